@@ -1,0 +1,30 @@
+"""`python -m bot`: the web process (Telegram webhook or polling, health check, outbox sender)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from aiohttp import web
+
+from bot.app import init_app
+from triage.config import ConfigError, load_settings
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+        settings.require_bot_token()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL, and Bot API URLs contain the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    web.run_app(init_app(settings), host=settings.web_host, port=settings.web_port, print=None,
+                access_log=None, handle_signals=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""Turn outbox rows into what the patient or the clinicians read. Pure functions: payload in, text out."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from bot.texts import t
+from model_server.api import CONDITIONS
+
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+TIER_LABEL = {"emergency": "🚨 EMERGENCY", "urgent": "⚠️ URGENT", "soon": "SOON (2 weeks)", "routine": "ROUTINE",
+              "self_care": "SELF-CARE"}
+
+
+def _esc(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def patient_result(payload: dict[str, Any]) -> str:
+    """The answer a patient gets: tier and what to do first, then the why, then the disclaimer."""
+    lang = str(payload.get("language", "en"))
+    tier = str(payload.get("tier", "routine"))
+    parts = [t(lang, f"tier.{tier}")]
+    if not payload.get("model_used", True):
+        parts.append(t(lang, "no_model"))
+    if lang == "en":
+        # Rule reasons and condition labels are written in English; other languages get them once translated.
+        reasons = [str(r.get("text", "")) for r in payload.get("reasons", []) if r.get("tier") == tier][:2]
+        if reasons:
+            parts.append(t(lang, "why", reasons=_esc("; ".join(reasons))))
+        conditions = [CONDITIONS.get(str(d.get("condition")), "") for d in payload.get("differential", [])]
+        conditions = [c for c in conditions if c and c != CONDITIONS["other"]][:3]
+        if conditions:
+            parts.append(t(lang, "possible", conditions=_esc(", ".join(conditions))))
+    answer = str(payload.get("answer", "")).strip()
+    if answer:
+        parts.append(_esc(answer[:1200]))
+    if payload.get("forwarded"):
+        parts.append(t(lang, "forwarded"))
+    parts.append(t(lang, "disclaimer"))
+    while len("\n\n".join(parts)) > MESSAGE_LIMIT and len(parts) > 2:
+        parts.pop(-2)
+    return "\n\n".join(parts)
+
+
+def _answers_line(answers: dict[str, Any]) -> str:
+    patient = answers.get("patient", {}) or {}
+    given = answers.get("answers", {}) or {}
+    bits = []
+    if "age_years" in patient:
+        bits.append(f"age {patient['age_years']}")
+    for key in ("pregnant", "immunosuppressed", "diabetes"):
+        if patient.get(key):
+            bits.append(key)
+    if given.get("duration_days") is not None:
+        bits.append(f"{given['duration_days']} days")
+    if given.get("body_sites"):
+        bits.append("sites: " + ", ".join(map(str, given["body_sites"])))
+    if given.get("extent"):
+        bits.append(f"extent: {given['extent']}")
+    if given.get("symptoms"):
+        bits.append("symptoms: " + ", ".join(map(str, given["symptoms"])))
+    return "; ".join(bits) or "no questionnaire answers"
+
+
+def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, Any] | None, *, limit: int) -> str:
+    """The alert in the clinician chat: tier, the rules that fired, key answers, the patient's words."""
+    tier = str(payload.get("tier", "routine"))
+    lines = [f"<b>{TIER_LABEL.get(tier, tier)}</b> · case #{case_id}"]
+    if not payload.get("model_used", True):
+        lines.append("<i>Model unavailable: triaged on answers alone.</i>")
+    for reason in payload.get("reasons", [])[:4]:
+        lines.append(f"• {_esc(reason.get('text', ''))} <code>{_esc(reason.get('code', ''))}</code>")
+    differential = payload.get("differential", [])
+    if differential:
+        lines.append("Model: " + ", ".join(
+            f"{_esc(d.get('condition'))} {float(d.get('likelihood', 0)):.0%}" for d in differential[:3]))
+    if summary is not None:
+        lines.append(_esc(_answers_line(summary.get("answers", {}))))
+        if summary.get("text"):
+            lines.append("“" + _esc(str(summary["text"])[:300]) + "”")
+    while len("\n".join(lines)) > limit and len(lines) > 1:
+        lines.pop()  # whole lines only: a cut inside a tag would make Telegram refuse the message
+    return "\n".join(lines)

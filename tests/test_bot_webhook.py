@@ -1,0 +1,176 @@
+"""The web process in-process: the real aiohttp app and PTB handlers, a real database, the folder broker, and
+the fake Bot API at the HTTP level. Hostile input at the webhook door and in the conversation."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.app import SERVICES, init_app
+from tests.conftest import migrate
+from tests.fake_telegram import FakeBotAPI
+from tests.images import gif_image, png_bomb, skin_photo
+from triage.config import load_settings
+from triage.models import Case, CaseImage, Patient
+
+SECRET = "s3cret-token"
+USER = 501
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotAPI]:
+    api = FakeBotAPI()
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+async def web(telegram: FakeBotAPI, database_url: str, tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+    migrate(database_url)
+    settings = load_settings({
+        "DATA_DIR": str(tmp_path), "DATABASE_URL": database_url, "TELEGRAM_BOT_TOKEN": "1:TEST",
+        "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_API_BASE_URL": telegram.base_url, "TELEGRAM_API_FILE_URL": telegram.file_url,
+        "MAX_IMAGE_BYTES": str(5 * 1024 * 1024),
+    })
+    client = TestClient(TestServer(init_app(settings)))
+    await client.start_server()
+    yield client
+    await client.close()
+
+
+async def _post(web: TestClient[Any, Any], update: Any, secret: str | None = SECRET) -> int:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    resp = await web.post("/telegram/webhook", json=update, headers=headers)
+    return resp.status
+
+
+def _texts(telegram: FakeBotAPI, chat: int = USER) -> list[str]:
+    return [str(c.params.get("text", "")) for c in telegram.sent("sendMessage", chat)]
+
+
+async def _reply_count(telegram: FakeBotAPI, n: int) -> list[str]:
+    await telegram.wait_for(lambda calls: len(telegram.sent("sendMessage", USER)) >= n, timeout=15)
+    return _texts(telegram)
+
+
+def _count(web: TestClient[Any, Any], model: Any) -> int:
+    services = web.server.app[SERVICES]
+    with services.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_the_webhook_refuses_a_wrong_or_missing_secret(web: TestClient[Any, Any], telegram: FakeBotAPI) -> None:
+    update = telegram.text_update(USER, "/start")
+    assert await _post(web, update, secret="nope") == 403
+    assert await _post(web, update, secret=None) == 403
+    assert await _post(web, update, secret=SECRET + "x") == 403
+    assert telegram.sent("sendMessage") == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b"[1, 2]", b'"text"', b'{"message": {}}', b'{"update_id": "7"}', b"\xff\xfe", b""],
+    ids=["broken", "list", "string", "no-update-id", "string-id", "binary", "empty"],
+)
+async def test_the_webhook_answers_garbage_with_400(web: TestClient[Any, Any], body: bytes) -> None:
+    resp = await web.post("/telegram/webhook", data=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET,
+                                                                    "Content-Type": "application/json"})
+    assert resp.status == 400
+    assert "error" in await resp.json()
+
+
+async def test_the_webhook_refuses_an_oversized_body(web: TestClient[Any, Any]) -> None:
+    resp = await web.post("/telegram/webhook", data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                          headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"})
+    assert resp.status == 413
+
+
+async def test_health_check_touches_the_database(web: TestClient[Any, Any]) -> None:
+    resp = await web.get("/healthz")
+    assert resp.status == 200
+    assert (await resp.json())["status"] == "ok"
+
+
+async def test_consent_then_photo_queues_one_case(web: TestClient[Any, Any], telegram: FakeBotAPI,
+                                                 tmp_path: Path) -> None:
+    assert await _post(web, telegram.text_update(USER, "/start", language="es-MX")) == 200
+    texts = await _reply_count(telegram, 1)
+    assert "no es un diagnóstico" in texts[0]
+    assert _count(web, Patient) == 0  # nothing stored before consent
+    assert await _post(web, telegram.callback_update(USER, "consent:yes:es")) == 200
+    texts = await _reply_count(telegram, 2)
+    assert "foto" in texts[1]
+    assert await _post(web, telegram.photo_update(USER, skin_photo(), caption="me pica")) == 200
+    texts = await _reply_count(telegram, 3)
+    assert "analizando" in texts[2]
+    assert _count(web, Case) == 1 and _count(web, CaseImage) == 1
+    queued = list((tmp_path / "broker" / "queue").iterdir())
+    assert len(queued) == 1 and b"triage.analyze_case" in queued[0].read_bytes()
+    assert b"me pica" not in queued[0].read_bytes()  # ids only in task messages
+
+
+async def test_declining_consent_stores_nothing(web: TestClient[Any, Any], telegram: FakeBotAPI) -> None:
+    await _post(web, telegram.text_update(USER, "/start"))
+    await _post(web, telegram.callback_update(USER, "consent:no:en"))
+    texts = await _reply_count(telegram, 2)
+    assert "Nothing has been stored" in texts[1]
+    assert _count(web, Patient) == 0
+
+
+async def test_a_photo_before_consent_is_not_stored(web: TestClient[Any, Any], telegram: FakeBotAPI) -> None:
+    await _post(web, telegram.photo_update(USER, skin_photo()))
+    texts = await _reply_count(telegram, 1)
+    assert "/start" in texts[0]
+    assert _count(web, CaseImage) == 0
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda t: t.document_update(USER, b"%PDF-1.4 fake", file_name="photo.jpg", mime_type="image/jpeg"),
+         "could not read"),
+        (lambda t: t.document_update(USER, gif_image(), file_name="a.gif", mime_type="image/gif"), "could not read"),
+        (lambda t: t.document_update(USER, png_bomb(), file_name="bomb.png", mime_type="image/png"), "too large"),
+        (lambda t: t.document_update(USER, skin_photo()[:3000], file_name="cut.jpg", mime_type="image/jpeg"),
+         "could not read"),
+        (lambda t: t.document_update(USER, b"x", file_name="huge.jpg", mime_type="image/jpeg",
+                                     declared_size=25 * 1024 * 1024), "too large"),
+    ],
+    ids=["pdf-renamed-jpg", "gif", "decompression-bomb", "corrupted-jpeg", "25mb-file"],
+)
+async def test_bad_files_get_a_clear_reply_and_nothing_is_stored(
+    web: TestClient[Any, Any], telegram: FakeBotAPI, make: Any, expected: str
+) -> None:
+    await _post(web, telegram.text_update(USER, "/start"))
+    await _post(web, telegram.callback_update(USER, "consent:yes:en"))
+    await _reply_count(telegram, 2)
+    await _post(web, make(telegram))
+    texts = await _reply_count(telegram, 3)
+    assert expected in texts[2]
+    assert _count(web, Case) == 0 and _count(web, CaseImage) == 0
+    # The patient can still go on with a good photo.
+    await _post(web, telegram.photo_update(USER, skin_photo()))
+    texts = await _reply_count(telegram, 4)
+    assert "being analysed" in texts[3]
+
+
+async def test_stickers_and_text_where_a_photo_is_expected_get_guidance(
+    web: TestClient[Any, Any], telegram: FakeBotAPI
+) -> None:
+    await _post(web, telegram.text_update(USER, "/start"))
+    await _post(web, telegram.callback_update(USER, "consent:yes:en"))
+    await _reply_count(telegram, 2)
+    sticker = telegram._message(USER, "en", sticker={"file_id": "s", "file_unique_id": "s", "width": 512,
+                                                     "height": 512, "is_animated": False, "is_video": False,
+                                                     "type": "regular"})
+    await _post(web, sticker)
+    await _post(web, telegram.text_update(USER, "hello?"))
+    texts = await _reply_count(telegram, 4)
+    assert "send a photo" in texts[2] and "send a photo" in texts[3]

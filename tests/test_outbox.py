@@ -1,0 +1,117 @@
+"""The outbox: rows on a real database, sent by the real sender through the real PTB `Bot` to the fake Bot API."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from telegram import Bot
+from telegram.request import HTTPXRequest
+
+from bot.sender import OutboxSender
+from bot.services import Services
+from tests.fake_telegram import FakeBotAPI
+from triage import outbox
+from triage.config import load_settings
+from triage.db import transaction
+from triage.images import ImageStore
+from triage.models import Outbox, OutboxStatus
+
+
+def _enqueue(sessions: sessionmaker[Session], key: str, *, chat: int = 5, priority: int = 5, text: str = "hi") -> bool:
+    with transaction(sessions) as session:
+        return outbox.enqueue(session, kind="text", chat_id=chat, dedupe_key=key, payload={"text": text},
+                              priority=priority)
+
+
+def _rows(sessions: sessionmaker[Session]) -> list[Outbox]:
+    with sessions() as session:
+        return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+
+
+def test_the_same_dedupe_key_is_queued_once(sessions: sessionmaker[Session]) -> None:
+    assert _enqueue(sessions, "k1") is True
+    assert _enqueue(sessions, "k1", text="again") is False
+    assert [r.payload["text"] for r in _rows(sessions)] == ["hi"]
+
+
+def test_due_rows_come_most_urgent_first_and_are_claimed_once(sessions: sessionmaker[Session]) -> None:
+    _enqueue(sessions, "routine", priority=3)
+    _enqueue(sessions, "emergency", priority=0)
+    with transaction(sessions) as session:
+        due = outbox.due(session, limit=10)
+        assert [r.dedupe_key for r in due] == ["emergency", "routine"]
+        assert outbox.claim(session, due[0].id) is True
+        assert outbox.claim(session, due[0].id) is False
+    with transaction(sessions) as session:
+        assert [r.dedupe_key for r in outbox.due(session, limit=10)] == ["routine"]
+
+
+def test_a_row_gives_up_after_max_attempts(sessions: sessionmaker[Session]) -> None:
+    _enqueue(sessions, "k")
+    row = _rows(sessions)[0]
+    with transaction(sessions) as session:
+        outbox.mark_retry(session, row.id, delay_s=0, error="boom", attempts=outbox.MAX_ATTEMPTS)
+    assert _rows(sessions)[0].status == OutboxStatus.FAILED
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotAPI]:
+    api = FakeBotAPI()
+    await api.start()
+    yield api
+    await api.stop()
+
+
+@pytest.fixture
+async def sender(sessions: sessionmaker[Session], telegram: FakeBotAPI, tmp_path: Path) -> AsyncIterator[OutboxSender]:
+    settings = load_settings({"DATA_DIR": str(tmp_path)})
+    services = Services(settings=settings, sessions=sessions, images=ImageStore(tmp_path, [Fernet.generate_key()]),
+                        celery=Celery("unused"), executor=ThreadPoolExecutor(4))
+    bot = Bot("1:T", base_url=telegram.base_url, base_file_url=telegram.file_url,
+              request=HTTPXRequest(connection_pool_size=8))
+    async with bot:
+        yield OutboxSender(services, bot)
+    services.executor.shutdown()
+
+
+async def test_sender_delivers_each_row_once(sender: OutboxSender, sessions: sessionmaker[Session],
+                                             telegram: FakeBotAPI) -> None:
+    _enqueue(sessions, "a", chat=1, text="one")
+    _enqueue(sessions, "b", chat=2, text="two")
+    assert await sender.tick() == 2
+    assert await sender.tick() == 0
+    assert sorted(c.params["text"] for c in telegram.sent("sendMessage")) == ["one", "two"]
+    assert all(r.status == OutboxStatus.SENT and r.telegram_message_id for r in _rows(sessions))
+
+
+async def test_sender_honours_429_retry_after(sender: OutboxSender, sessions: sessionmaker[Session],
+                                              telegram: FakeBotAPI) -> None:
+    telegram.fail("sendMessage", 429, retry_after=7)
+    _enqueue(sessions, "a", text="later")
+    await sender.tick()
+    row = _rows(sessions)[0]
+    assert row.status == OutboxStatus.PENDING and "429" in (row.last_error or "")
+    assert (row.next_attempt_at - row.created_at).total_seconds() >= 6.5
+    assert await sender.tick() == 0  # not due yet
+    assert telegram.sent("sendMessage") == []
+
+
+async def test_sender_retries_server_errors_and_stops_on_forbidden(
+    sender: OutboxSender, sessions: sessionmaker[Session], telegram: FakeBotAPI
+) -> None:
+    telegram.fail("sendMessage", 500)
+    telegram.fail("sendMessage", 403)
+    _enqueue(sessions, "a", chat=1, text="to retry")
+    await sender.tick()
+    _enqueue(sessions, "b", chat=2, text="blocked")
+    await sender.tick()
+    first, second = _rows(sessions)
+    assert first.status == OutboxStatus.PENDING and first.attempts == 1
+    assert second.status == OutboxStatus.FAILED

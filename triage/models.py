@@ -1,0 +1,251 @@
+"""Database models (SQLAlchemy 2.0). The schema is owned by Alembic: `migrations/versions/`.
+
+Image bytes never live in the database: `CaseImage.storage_key` names an encrypted blob in the image store.
+Telegram ids are stored because the bot must answer; names and usernames are not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Annotated, Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(DateTime):
+    """A timezone-aware UTC timestamp on every backend (SQLite returns naive values; they are UTC)."""
+
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def result_processor(self, dialect: Any, coltype: Any) -> Any:
+        parent = super().result_processor(dialect, coltype)
+
+        def process(value: Any) -> Any:
+            if parent is not None:
+                value = parent(value)
+            if isinstance(value, dt.datetime) and value.tzinfo is None:
+                value = value.replace(tzinfo=dt.UTC)
+            return value
+
+        return process
+
+
+intpk = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
+created = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow, server_default=func.now())]
+tstamp = Annotated[dt.datetime | None, mapped_column(UTCDateTime())]
+json_obj = Annotated[dict[str, Any], mapped_column(JSON, default=dict)]
+json_list = Annotated[list[Any], mapped_column(JSON, default=list)]
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CaseStatus(enum.StrEnum):
+    COLLECTING = "collecting"
+    QUEUED = "queued"
+    ANALYZING = "analyzing"
+    TRIAGED = "triaged"
+    FORWARDED = "forwarded"
+    CLAIMED = "claimed"
+    CLOSED = "closed"
+    FAILED_MODEL = "failed_model"
+    WITHDRAWN = "withdrawn"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[intpk]
+    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consented_at: Mapped[tstamp]
+    # The patient's place in the conversation, written as it changes so a restart loses nothing.
+    conversation_state: Mapped[str] = mapped_column(String(32), default="new")
+    conversation_data: Mapped[json_obj]
+    created_at: Mapped[created]
+    updated_at: Mapped[created]
+
+    cases: Mapped[list[Case]] = relationship(back_populates="patient", cascade="all, delete-orphan")
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_status_updated_at", "status", "updated_at"),)
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.COLLECTING)
+    language: Mapped[str] = mapped_column(String(8), default="en")
+    # The triage contract's `patient` and `answers` objects, as the patient gave them.
+    answers: Mapped[json_obj]
+    patient_text: Mapped[str] = mapped_column(Text, default="")
+    tier: Mapped[str | None] = mapped_column(String(16))
+    forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    assigned_clinician_id: Mapped[int | None] = mapped_column(ForeignKey("clinicians.id", ondelete="SET NULL"))
+    # Set on each claim by a worker: only the holder of the current token may finish the analysis.
+    analysis_token: Mapped[str | None] = mapped_column(String(36))
+    analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[created]
+    updated_at: Mapped[created]
+    submitted_at: Mapped[tstamp]
+    analysis_started_at: Mapped[tstamp]
+    triaged_at: Mapped[tstamp]
+    closed_at: Mapped[tstamp]
+
+    patient: Mapped[Patient] = relationship(back_populates="cases")
+    images: Mapped[list[CaseImage]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="CaseImage.id"
+    )
+    model_results: Mapped[list[ModelResult]] = relationship(cascade="all, delete-orphan", order_by="ModelResult.id")
+    decisions: Mapped[list[TriageDecision]] = relationship(cascade="all, delete-orphan", order_by="TriageDecision.id")
+    messages: Mapped[list[Message]] = relationship(cascade="all, delete-orphan", order_by="Message.id")
+
+
+class CaseImage(Base):
+    __tablename__ = "case_images"
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    storage_key: Mapped[str] = mapped_column(String(64), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(String(32), default="image/jpeg")
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    quality: Mapped[json_obj]
+    telegram_file_unique_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[created]
+    deleted_at: Mapped[tstamp]
+
+    case: Mapped[Case] = relationship(back_populates="images")
+
+
+class ModelResult(Base):
+    __tablename__ = "model_results"
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    model_id: Mapped[str] = mapped_column(String(256))
+    model_revision: Mapped[str] = mapped_column(String(128), default="")
+    differential: Mapped[json_list]
+    findings: Mapped[json_list]
+    image_quality: Mapped[json_list]
+    answer_text: Mapped[str] = mapped_column(Text, default="")
+    latency_ms: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[created]
+
+
+class TriageDecision(Base):
+    __tablename__ = "triage_decisions"
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    tier: Mapped[str] = mapped_column(String(16))
+    forward_to_clinician: Mapped[bool] = mapped_column(Boolean)
+    reasons: Mapped[json_list]
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    model_used: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created]
+
+
+class Message(Base):
+    """The conversation about a case: the patient's questions, the model's answers, clinicians' replies."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[created]
+
+
+class Outbox(Base):
+    """A message to send through the Bot API. The web process sends it; `dedupe_key` makes it exactly once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[intpk]
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    payload: Mapped[json_obj]
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    priority: Mapped[int] = mapped_column(Integer, default=5)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[created]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[created]
+    sent_at: Mapped[tstamp]
+
+
+class Clinician(Base):
+    __tablename__ = "clinicians"
+
+    id: Mapped[intpk]
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16), default="clinician")
+    organisation: Mapped[str] = mapped_column(String(64), default="default")
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[tstamp]
+    created_at: Mapped[created]
+
+
+class AuditEvent(Base):
+    """Who saw or changed what. Rows are only ever inserted."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[intpk]
+    at: Mapped[created]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    details: Mapped[json_obj]

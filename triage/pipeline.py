@@ -1,0 +1,232 @@
+"""The case pipeline the worker runs: claim, call the model, assess, store the outcome and queue the messages.
+
+Safe to run twice for the same case: the claim is a conditional UPDATE that hands out a fresh token, only the
+holder of the current token may store the outcome, and every outgoing message has a unique dedupe key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from model_server.api import AnalyzeRequest, AnalyzeResponse, ChatTurn
+from triage.db import transaction
+from triage.images import ImageStore
+from triage.model_client import ModelClient, ModelUnavailable
+from triage.models import AuditEvent, Case, CaseStatus, Message, ModelResult, TriageDecision, utcnow
+from triage.outbox import enqueue
+from triage.rules import CONDITION_TIERS, Decision, assess, parse_case
+
+log = logging.getLogger(__name__)
+
+_QUALITY_ORDER = {"good": 0, "poor": 1, "not_skin": 2}
+_CHAT_ROLES = {"patient", "assistant", "clinician"}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    clinician_chat_id: int | None
+    stuck_after_s: int
+
+
+@dataclass(frozen=True)
+class CaseSnapshot:
+    case_id: int
+    chat_id: int
+    language: str
+    answers: dict[str, Any]
+    patient_text: str
+    image_keys: list[str]
+    own_quality: list[str]
+    history: list[tuple[str, str]]
+
+
+def claim_case(factory: sessionmaker[Session], case_id: int, *, stuck_after_s: int, takeover: bool = False) -> str | None:
+    """Move a queued case to `analyzing` and return the claim token; None if someone else has it or it is done.
+
+    With `takeover` (a redelivered task), a case already `analyzing` is taken over: the earlier claim's token
+    stops being valid, so only one of the two runs can store an outcome.
+    """
+    token = str(uuid.uuid4())
+    now = utcnow()
+    stale = now - dt.timedelta(seconds=stuck_after_s)
+    claimable = Case.status == CaseStatus.QUEUED
+    if takeover:
+        claimable = or_(claimable, Case.status == CaseStatus.ANALYZING)
+    else:
+        claimable = or_(claimable, (Case.status == CaseStatus.ANALYZING) & (Case.analysis_started_at < stale))
+    with transaction(factory) as session:
+        result = session.execute(
+            update(Case)
+            .where(Case.id == case_id, claimable)
+            .values(
+                status=CaseStatus.ANALYZING,
+                analysis_token=token,
+                analysis_started_at=now,
+                analysis_attempts=Case.analysis_attempts + 1,
+                updated_at=now,
+            )
+        )
+    return token if result.rowcount == 1 else None  # type: ignore[attr-defined]
+
+
+def load_snapshot(factory: sessionmaker[Session], case_id: int) -> CaseSnapshot:
+    with factory() as session:
+        case = session.get_one(Case, case_id)
+        images = [img for img in case.images if img.deleted_at is None]
+        return CaseSnapshot(
+            case_id=case.id,
+            chat_id=case.patient.chat_id,
+            language=case.language,
+            answers=dict(case.answers),
+            patient_text=case.patient_text,
+            image_keys=[img.storage_key for img in images],
+            own_quality=["poor" if img.quality.get("verdict", "good") != "good" else "good" for img in images],
+            history=[(m.role, m.text) for m in case.messages][-20:],
+        )
+
+
+def build_model_request(snapshot: CaseSnapshot) -> AnalyzeRequest:
+    history = [ChatTurn(role=role, text=text[:4000]) for role, text in snapshot.history if role in _CHAT_ROLES]
+    return AnalyzeRequest(
+        answers=snapshot.answers,
+        question=snapshot.patient_text[:4000],
+        history=history,
+        language=snapshot.language,
+        candidates=sorted(CONDITION_TIERS),
+    )
+
+
+def triage_input(snapshot: CaseSnapshot, response: AnalyzeResponse | None) -> dict[str, Any]:
+    """The triage contract's case for this snapshot and model response (None: no model output)."""
+    case: dict[str, Any] = {
+        "patient": snapshot.answers.get("patient", {}),
+        "answers": snapshot.answers.get("answers", {}),
+        "text": snapshot.patient_text,
+    }
+    if response is not None:
+        qualities = list(response.image_quality) + snapshot.own_quality
+        worst = max(qualities, key=lambda q: _QUALITY_ORDER.get(q, 2), default="good")
+        case["model"] = {
+            "differential": [{"condition": d.condition, "likelihood": d.likelihood} for d in response.differential],
+            "image_quality": worst,
+        }
+    return case
+
+
+def analyze_case(
+    factory: sessionmaker[Session],
+    store: ImageStore,
+    client: ModelClient,
+    config: PipelineConfig,
+    case_id: int,
+    *,
+    redelivered: bool = False,
+) -> str:
+    """Run the whole analysis of one case. Returns what happened: `skipped`, `lost_claim`, `triaged`, `fallback`."""
+    token = claim_case(factory, case_id, stuck_after_s=config.stuck_after_s, takeover=redelivered)
+    if token is None:
+        log.info("case %s: not claimable (already claimed or done)", case_id)
+        return "skipped"
+    snapshot = load_snapshot(factory, case_id)
+    response: AnalyzeResponse | None = None
+    error = ""
+    try:
+        images = [store.get(key) for key in snapshot.image_keys]
+        response = client.analyze(build_model_request(snapshot), images)
+    except ModelUnavailable as exc:
+        error = str(exc)
+        log.warning("case %s: no model output (%s); triaging on the answers alone", case_id, error)
+    decision = assess(parse_case(triage_input(snapshot, response)))
+    stored = store_outcome(factory, config, snapshot, token, response, decision, error)
+    if not stored:
+        log.info("case %s: claim was taken over; this run's outcome is discarded", case_id)
+        return "lost_claim"
+    return "triaged" if response is not None else "fallback"
+
+
+def store_outcome(
+    factory: sessionmaker[Session],
+    config: PipelineConfig,
+    snapshot: CaseSnapshot,
+    token: str,
+    response: AnalyzeResponse | None,
+    decision: Decision,
+    error: str,
+) -> bool:
+    """In one transaction: the model result, the decision, the new status and the outgoing messages."""
+    now = utcnow()
+    forward = decision.forward_to_clinician or response is None
+    if response is None:
+        status = CaseStatus.FAILED_MODEL
+    else:
+        status = CaseStatus.FORWARDED if forward else CaseStatus.TRIAGED
+    with transaction(factory) as session:
+        result = session.execute(
+            update(Case)
+            .where(Case.id == snapshot.case_id, Case.status == CaseStatus.ANALYZING, Case.analysis_token == token)
+            .values(status=status, tier=decision.tier, forwarded=forward, triaged_at=now, updated_at=now,
+                    analysis_token=None)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            session.rollback()
+            return False
+        reasons = [{"code": r.code, "text": r.text, "tier": r.tier} for r in decision.reasons]
+        session.add(TriageDecision(case_id=snapshot.case_id, tier=decision.tier, forward_to_clinician=forward,
+                                   reasons=reasons, ruleset_version=decision.ruleset_version,
+                                   model_used=response is not None))
+        if response is not None:
+            session.add(ModelResult(
+                case_id=snapshot.case_id, backend=response.backend, model_id=response.model_id,
+                model_revision=response.model_revision,
+                differential=[d.model_dump() for d in response.differential], findings=response.findings,
+                image_quality=list(response.image_quality), answer_text=response.answer,
+                latency_ms=response.timings.total_ms,
+            ))
+            if response.answer:
+                session.add(Message(case_id=snapshot.case_id, role="assistant", text=response.answer))
+        payload = {
+            "tier": decision.tier,
+            "forwarded": forward,
+            "model_used": response is not None,
+            "reasons": reasons,
+            "differential": [d.model_dump() for d in response.differential[:3]] if response else [],
+            "findings": response.findings[:5] if response else [],
+            "answer": response.answer if response else "",
+            "language": snapshot.language,
+        }
+        enqueue(session, kind="patient_result", chat_id=snapshot.chat_id, case_id=snapshot.case_id,
+                dedupe_key=f"case:{snapshot.case_id}:result", payload=payload, priority=_priority(decision.tier))
+        if forward and config.clinician_chat_id is not None:
+            enqueue(session, kind="clinician_alert", chat_id=config.clinician_chat_id, case_id=snapshot.case_id,
+                    dedupe_key=f"case:{snapshot.case_id}:alert", payload=payload, priority=_priority(decision.tier))
+        session.add(AuditEvent(actor="worker", action="case.triaged", case_id=snapshot.case_id,
+                               details={"tier": decision.tier, "forwarded": forward, "model_error": error[:200]}))
+    return True
+
+
+def _priority(tier: str) -> int:
+    """Lower is sent first: emergencies before everything else."""
+    return {"emergency": 0, "urgent": 1, "soon": 2, "routine": 3}.get(tier, 4)
+
+
+def requeue_stuck_cases(factory: sessionmaker[Session], *, stuck_after_s: int, now: dt.datetime | None = None) -> list[int]:
+    """Cases queued or analyzing for longer than `stuck_after_s`: their ids, for the beat job to send again."""
+    now = now or utcnow()
+    stale = now - dt.timedelta(seconds=stuck_after_s)
+    with factory() as session:
+        rows = session.scalars(
+            select(Case.id).where(
+                or_(
+                    (Case.status == CaseStatus.QUEUED) & (Case.submitted_at < stale),
+                    (Case.status == CaseStatus.ANALYZING) & (Case.analysis_started_at < stale),
+                )
+            )
+        )
+        return list(rows)

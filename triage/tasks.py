@@ -1,0 +1,104 @@
+"""Celery tasks. Each takes ids, builds nothing at import time, and is safe to run twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from celery import Task, shared_task
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage import pipeline
+from triage.config import Settings
+from triage.db import make_engine, make_sessionmaker, transaction
+from triage.images import ImageStore, load_keys
+from triage.model_client import ModelClient
+from triage.models import AuditEvent, CaseImage, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Resources:
+    """What the tasks of one worker process share: made on first use in that process, not at import."""
+
+    settings: Settings
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return make_sessionmaker(make_engine(self.settings.resolved_database_url, pool_size=2))
+
+    @cached_property
+    def images(self) -> ImageStore:
+        keys = load_keys(self.settings.image_encryption_keys, self.settings.key_file)
+        return ImageStore(self.settings.image_dir, keys)
+
+    @cached_property
+    def model(self) -> ModelClient:
+        s = self.settings
+        return ModelClient(s.model_server_url, timeout_s=s.model_timeout_s, max_attempts=s.model_max_attempts,
+                           backoff_s=s.model_retry_backoff_s)
+
+    @cached_property
+    def pipeline_config(self) -> pipeline.PipelineConfig:
+        return pipeline.PipelineConfig(clinician_chat_id=self.settings.clinician_chat_id,
+                                       stuck_after_s=self.settings.stuck_case_after_s)
+
+
+class CaseTask(Task):  # type: ignore[misc]
+    _resources: Resources | None = None
+
+    @property
+    def resources(self) -> Resources:
+        if self._resources is None:
+            type(self)._resources = Resources(self.app.conf.triage_settings)
+        assert self._resources is not None
+        return self._resources
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.analyze_case", acks_late=True)
+def analyze_case(self: CaseTask, case_id: int) -> str:
+    """Analyse one queued case end to end (see `triage.pipeline.analyze_case`)."""
+    res = self.resources
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    outcome = pipeline.analyze_case(res.sessions, res.images, res.model, res.pipeline_config, int(case_id),
+                                    redelivered=redelivered)
+    log.info("case %s: %s", case_id, outcome)
+    return outcome
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.recover_stuck_cases")
+def recover_stuck_cases(self: CaseTask) -> list[int]:
+    """Send again the cases that sat queued or analyzing too long (a lost message, a dead worker)."""
+    res = self.resources
+    ids = pipeline.requeue_stuck_cases(res.sessions, stuck_after_s=res.settings.stuck_case_after_s)
+    for case_id in ids:
+        log.warning("case %s: stuck; sending it to the queue again", case_id)
+        analyze_case.apply_async(args=[case_id])
+    return ids
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.purge_expired_images")
+def purge_expired_images(self: CaseTask) -> int:
+    """Delete image files older than the retention period; the rows keep hashes and sizes only."""
+    res = self.resources
+    cutoff = utcnow() - dt.timedelta(days=res.settings.retention_days)
+    return purge_images_before(res.sessions, res.images, cutoff)
+
+
+def purge_images_before(factory: sessionmaker[Session], store: ImageStore, cutoff: dt.datetime) -> int:
+    with factory() as session:
+        rows: list[Any] = list(session.execute(
+            select(CaseImage.id, CaseImage.storage_key, CaseImage.case_id)
+            .where(CaseImage.created_at < cutoff, CaseImage.deleted_at.is_(None))
+        ))
+    for row in rows:
+        store.delete(row.storage_key)
+        with transaction(factory) as session:
+            session.execute(update(CaseImage).where(CaseImage.id == row.id).values(deleted_at=utcnow()))
+            session.add(AuditEvent(actor="beat", action="image.purged", case_id=row.case_id, details={}))
+    return len(rows)
