@@ -21,8 +21,14 @@ def main() -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL, and Bot API URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    web.run_app(init_app(settings), host=settings.web_host, port=settings.web_port, print=None,
-                access_log=None, handle_signals=True)
+    web.run_app(
+        init_app(settings),
+        host=settings.web_host,
+        port=settings.web_port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+    )
     return 0
 
 

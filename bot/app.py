@@ -24,10 +24,10 @@ from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Conte
 from bot import patient
 from bot.sender import OutboxSender
 from bot.services import Services
+from triage.celery_app import create_celery
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker
 from triage.images import ImageStore, load_keys
-from triage.celery_app import create_celery
 
 log = logging.getLogger(__name__)
 
@@ -161,9 +161,11 @@ async def _bot_lifecycle(app: web.Application) -> AsyncIterator[None]:
         assert application.updater is not None
         await application.updater.start_polling(allowed_updates=Update.ALL_TYPES)
     elif settings.telegram_webhook_url:
-        await application.bot.set_webhook(settings.telegram_webhook_url.rstrip("/") + WEBHOOK_PATH,
-                                          secret_token=settings.telegram_webhook_secret,
-                                          allowed_updates=Update.ALL_TYPES)
+        await application.bot.set_webhook(
+            settings.telegram_webhook_url.rstrip("/") + WEBHOOK_PATH,
+            secret_token=settings.telegram_webhook_secret,
+            allowed_updates=Update.ALL_TYPES,
+        )
     sender = asyncio.create_task(OutboxSender(services, application.bot).run(), name="outbox-sender")
     log.info("web process ready (%s mode)", settings.telegram_mode)
     try:

@@ -50,10 +50,14 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await services.run(cases.set_state, services.sessions, patient.id, "awaiting_photo", {})
         await _reply(update, t(language, "ask_photo"))
         return
-    keyboard = InlineKeyboardMarkup([[
-        InlineKeyboardButton(t(language, "consent_yes"), callback_data=f"consent:yes:{language}"),
-        InlineKeyboardButton(t(language, "consent_no"), callback_data=f"consent:no:{language}"),
-    ]])
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(language, "consent_yes"), callback_data=f"consent:yes:{language}"),
+                InlineKeyboardButton(t(language, "consent_no"), callback_data=f"consent:no:{language}"),
+            ]
+        ]
+    )
     await _reply(update, t(language, "consent", days=services.settings.retention_days), keyboard)
 
 
@@ -70,8 +74,14 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await _reply(update, t(language, "declined"))
         return
     services = services_of(context)
-    await services.run(cases.record_consent, services.sessions, telegram_user_id=user.id, chat_id=chat.id,
-                       language=language, consent_version=services.settings.consent_version)
+    await services.run(
+        cases.record_consent,
+        services.sessions,
+        telegram_user_id=user.id,
+        chat_id=chat.id,
+        language=language,
+        consent_version=services.settings.consent_version,
+    )
     await _reply(update, t(language, "ask_photo"))
 
 
@@ -108,17 +118,25 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _reply(update, t(language, "photo_download_failed"))
         return
     try:
-        clean = await services.run(sanitize_image, raw, max_bytes=limit,
-                                   max_pixels=services.settings.max_image_pixels)
+        clean = await services.run(sanitize_image, raw, max_bytes=limit, max_pixels=services.settings.max_image_pixels)
     except ImageRejected as exc:
         key = {"too_large": "photo_too_large", "too_many_pixels": "photo_too_many_pixels"}.get(
-            exc.reason, "photo_unreadable")
+            exc.reason, "photo_unreadable"
+        )
         await _reply(update, t(language, key, mb=limit // (1024 * 1024)))
         return
     text = (message.caption or "").strip()[:2000]
-    case_id = await services.run(cases.submit_photo_case, services.sessions, services.images,
-                                 patient_id=patient.id, image=clean, text=text, answers={}, language=language,
-                                 telegram_file_unique_id=attachment.file_unique_id)
+    case_id = await services.run(
+        cases.submit_photo_case,
+        services.sessions,
+        services.images,
+        patient_id=patient.id,
+        image=clean,
+        text=text,
+        answers={},
+        language=language,
+        telegram_file_unique_id=attachment.file_unique_id,
+    )
     await services.run(services.send_analysis, case_id)
     await _reply(update, t(language, "analysing"))
     if update.effective_chat is not None:
@@ -158,12 +176,48 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _reply(update, t(_language(update, patient), "help"))
 
 
+async def delete_request(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = services_of(context)
+    user = update.effective_user
+    if user is None:
+        return
+    patient = await services.run(cases.get_patient, services.sessions, user.id)
+    language = _language(update, patient)
+    keyboard = InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t(language, "delete_yes"), callback_data="delete:yes"),
+                InlineKeyboardButton(t(language, "delete_no"), callback_data="delete:no"),
+            ]
+        ]
+    )
+    await _reply(update, t(language, "delete_confirm"), keyboard)
+
+
+async def delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services = services_of(context)
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    await query.answer()
+    patient = await services.run(cases.get_patient, services.sessions, user.id)
+    language = _language(update, patient)
+    if query.data != "delete:yes":
+        await _reply(update, t(language, "delete_kept"))
+        return
+    erased = await services.run(cases.erase_patient, services.sessions, services.images, user.id)
+    await _reply(update, t(language, "deleted" if erased is not None else "nothing_to_delete"))
+
+
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Add the patient handlers, in order. Group chats are left to the clinician handlers."""
     private = filters.ChatType.PRIVATE
     application.add_handler(CommandHandler("start", start, filters=private))
     application.add_handler(CommandHandler("cancel", cancel, filters=private))
     application.add_handler(CommandHandler("help", help_command, filters=private))
+    application.add_handler(CommandHandler("delete", delete_request, filters=private))
+    application.add_handler(CallbackQueryHandler(delete_answer, pattern=r"^delete:(yes|no)$"))
     application.add_handler(CallbackQueryHandler(consent_answer, pattern=r"^consent:(yes|no):[a-z]{2}$"))
     application.add_handler(MessageHandler(private & (filters.PHOTO | filters.Document.ALL), photo))
     application.add_handler(MessageHandler(private & filters.ALL & ~filters.COMMAND, text))

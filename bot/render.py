@@ -10,8 +10,13 @@ from model_server.api import CONDITIONS
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
-TIER_LABEL = {"emergency": "🚨 EMERGENCY", "urgent": "⚠️ URGENT", "soon": "SOON (2 weeks)", "routine": "ROUTINE",
-              "self_care": "SELF-CARE"}
+TIER_LABEL = {
+    "emergency": "🚨 EMERGENCY",
+    "urgent": "⚠️ URGENT",
+    "soon": "SOON (2 weeks)",
+    "routine": "ROUTINE",
+    "self_care": "SELF-CARE",
+}
 
 
 def _esc(value: object) -> str:
@@ -75,8 +80,10 @@ def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, An
         lines.append(f"• {_esc(reason.get('text', ''))} <code>{_esc(reason.get('code', ''))}</code>")
     differential = payload.get("differential", [])
     if differential:
-        lines.append("Model: " + ", ".join(
-            f"{_esc(d.get('condition'))} {float(d.get('likelihood', 0)):.0%}" for d in differential[:3]))
+        lines.append(
+            "Model: "
+            + ", ".join(f"{_esc(d.get('condition'))} {float(d.get('likelihood', 0)):.0%}" for d in differential[:3])
+        )
     if summary is not None:
         lines.append(_esc(_answers_line(summary.get("answers", {}))))
         if summary.get("text"):

@@ -96,15 +96,16 @@ class OutboxSender:
             log.warning("outbox %s (%s): refused permanently: %s", job.id, job.kind, exc.__class__.__name__)
             await self.services.run(self._retry, job, 0, f"{exc.__class__.__name__}: {exc}", permanent=True)
         except (NetworkError, TelegramError) as exc:
-            delay = min(300.0, 2.0 ** job.attempts)
+            delay = min(300.0, 2.0**job.attempts)
             await self.services.run(self._retry, job, delay, f"{exc.__class__.__name__}: {exc}")
         else:
             await self.services.run(self._finish, job, message_id)
 
     async def _deliver(self, job: Job) -> int | None:
         if job.kind == "patient_result":
-            message = await self.bot.send_message(job.chat_id, render.patient_result(job.payload),
-                                                  parse_mode=ParseMode.HTML)
+            message = await self.bot.send_message(
+                job.chat_id, render.patient_result(job.payload), parse_mode=ParseMode.HTML
+            )
             return message.message_id
         if job.kind == "clinician_alert" and job.case_id is not None:
             return await self._deliver_alert(job, job.case_id)
@@ -120,8 +121,9 @@ class OutboxSender:
         if key is not None:
             data = await services.run(services.images.get, key)
             caption = render.clinician_alert(case_id, job.payload, summary, limit=render.CAPTION_LIMIT)
-            message = await self.bot.send_photo(job.chat_id, InputFile(data, filename=f"case-{case_id}.jpg"),
-                                                caption=caption, parse_mode=ParseMode.HTML)
+            message = await self.bot.send_photo(
+                job.chat_id, InputFile(data, filename=f"case-{case_id}.jpg"), caption=caption, parse_mode=ParseMode.HTML
+            )
         else:
             text = render.clinician_alert(case_id, job.payload, summary, limit=render.MESSAGE_LIMIT)
             message = await self.bot.send_message(job.chat_id, text, parse_mode=ParseMode.HTML)

@@ -12,6 +12,12 @@ DEFAULT_LANGUAGE = "en"
 
 CATALOG: dict[str, dict[str, str]] = {
     "en": {
+        "delete_confirm": "Delete <b>everything</b> we store about you: photos, answers, replies? This cannot be undone.",
+        "delete_yes": "Yes, delete everything",
+        "delete_no": "No, keep it",
+        "deleted": "Done. All your photos, answers and replies have been deleted.",
+        "delete_kept": "Nothing was deleted.",
+        "nothing_to_delete": "We store nothing about you.",
         "consent": (
             "<b>Skin check</b>\n"
             "Send photos of a skin problem and answer a few questions; we tell you how urgently to see a doctor.\n\n"
@@ -39,7 +45,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "photo_too_many_pixels": "That image is too large to process. Please send a normal phone photo.",
         "photo_download_failed": "We could not download that photo. Please send it again.",
         "cancelled": "Cancelled. Send /start to begin again.",
-        "help": "Send /start to begin a skin check, /cancel to stop. In an emergency, call your local emergency number.",
+        "help": "Send /start to begin a skin check, /cancel to stop. "
+        "In an emergency, call your local emergency number.",
         "error": "Sorry, something went wrong on our side. Your data is safe. Please try again in a minute.",
         "tier.emergency": "🚨 <b>EMERGENCY</b>\nCall your local emergency number or go to the emergency department "
         "<b>now</b>. Do not wait for a reply here.",
@@ -58,6 +65,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "disclaimer": "<i>This is not a diagnosis. If you feel worse or are worried, seek medical care.</i>",
     },
     "es": {
+        "delete_confirm": "¿Borrar <b>todo</b> lo que guardamos sobre usted: fotos, respuestas, mensajes? No se puede deshacer.",
+        "delete_yes": "Sí, borrar todo",
+        "delete_no": "No, conservar",
+        "deleted": "Hecho. Se han borrado todas sus fotos, respuestas y mensajes.",
+        "delete_kept": "No se ha borrado nada.",
+        "nothing_to_delete": "No guardamos nada sobre usted.",
         "consent": (
             "<b>Revisión de la piel</b>\n"
             "Envíe fotos de un problema de la piel y responda unas preguntas; le diremos con qué urgencia ver a un "
@@ -106,6 +119,12 @@ CATALOG: dict[str, dict[str, str]] = {
         "disclaimer": "<i>Esto no es un diagnóstico. Si empeora o le preocupa, busque atención médica.</i>",
     },
     "fr": {
+        "delete_confirm": "Supprimer <b>tout</b> ce que nous conservons sur vous : photos, réponses, messages ? C'est définitif.",
+        "delete_yes": "Oui, tout supprimer",
+        "delete_no": "Non, garder",
+        "deleted": "C'est fait. Toutes vos photos, réponses et messages ont été supprimés.",
+        "delete_kept": "Rien n'a été supprimé.",
+        "nothing_to_delete": "Nous ne conservons rien sur vous.",
         "consent": (
             "<b>Examen de la peau</b>\n"
             "Envoyez des photos d'un problème de peau et répondez à quelques questions ; nous vous dirons à quel "

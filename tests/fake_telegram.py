@@ -16,8 +16,15 @@ from typing import Any
 
 from aiohttp import web
 
-BOT_USER = {"id": 999000, "is_bot": True, "first_name": "Derma", "username": "derma_test_bot",
-            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+BOT_USER = {
+    "id": 999000,
+    "is_bot": True,
+    "first_name": "Derma",
+    "username": "derma_test_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 
 
 @dataclass
@@ -80,10 +87,14 @@ class FakeBotAPI:
         self.failures.extend([(method, status, retry_after)] * times)
 
     def sent(self, method: str | None = None, chat_id: int | None = None) -> list[Call]:
-        return [c for c in self.calls if (method is None or c.method == method)
-                and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))]
+        return [
+            c
+            for c in self.calls
+            if (method is None or c.method == method)
+            and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
+        ]
 
-    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> list[Call]:
+    async def wait_for(self, predicate: Any, timeout: float = 30.0) -> list[Call]:  # noqa: ASYNC109
         """Wait until `predicate(calls)` is truthy; returns the calls. Raises TimeoutError with what was seen."""
         deadline = time.monotonic() + timeout
         async with self._changed:
@@ -103,37 +114,83 @@ class FakeBotAPI:
         return {"id": user_id, "is_bot": False, "first_name": "Patient", "language_code": language}
 
     def _message(self, user_id: int, language: str, **content: Any) -> dict[str, Any]:
-        return {"update_id": next(self._update_ids), "message": {
-            "message_id": next(self._message_ids), "date": int(time.time()),
-            "chat": {"id": user_id, "type": "private", "first_name": "Patient"},
-            "from": self._user(user_id, language), **content}}
+        return {
+            "update_id": next(self._update_ids),
+            "message": {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": user_id, "type": "private", "first_name": "Patient"},
+                "from": self._user(user_id, language),
+                **content,
+            },
+        }
 
     def text_update(self, user_id: int, text: str, *, language: str = "en") -> dict[str, Any]:
-        entities = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+        entities = (
+            [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}] if text.startswith("/") else []
+        )
         return self._message(user_id, language, text=text, entities=entities)
 
-    def photo_update(self, user_id: int, data: bytes, *, caption: str = "", language: str = "en",
-                     width: int = 1280, height: int = 960) -> dict[str, Any]:
+    def photo_update(
+        self,
+        user_id: int,
+        data: bytes,
+        *,
+        caption: str = "",
+        language: str = "en",
+        width: int = 1280,
+        height: int = 960,
+    ) -> dict[str, Any]:
         file_id, unique = self.add_file(data)
-        sizes = [{"file_id": f"{file_id}-thumb", "file_unique_id": f"{unique}-t", "width": 90, "height": 68,
-                  "file_size": 1000},
-                 {"file_id": file_id, "file_unique_id": unique, "width": width, "height": height,
-                  "file_size": len(data)}]
+        sizes = [
+            {
+                "file_id": f"{file_id}-thumb",
+                "file_unique_id": f"{unique}-t",
+                "width": 90,
+                "height": 68,
+                "file_size": 1000,
+            },
+            {"file_id": file_id, "file_unique_id": unique, "width": width, "height": height, "file_size": len(data)},
+        ]
         extra = {"caption": caption} if caption else {}
         return self._message(user_id, language, photo=sizes, **extra)
 
-    def document_update(self, user_id: int, data: bytes, *, file_name: str, mime_type: str,
-                        language: str = "en", declared_size: int | None = None) -> dict[str, Any]:
+    def document_update(
+        self,
+        user_id: int,
+        data: bytes,
+        *,
+        file_name: str,
+        mime_type: str,
+        language: str = "en",
+        declared_size: int | None = None,
+    ) -> dict[str, Any]:
         file_id, unique = self.add_file(data)
-        doc = {"file_id": file_id, "file_unique_id": unique, "file_name": file_name, "mime_type": mime_type,
-               "file_size": declared_size if declared_size is not None else len(data)}
+        doc = {
+            "file_id": file_id,
+            "file_unique_id": unique,
+            "file_name": file_name,
+            "mime_type": mime_type,
+            "file_size": declared_size if declared_size is not None else len(data),
+        }
         return self._message(user_id, language, document=doc)
 
     def callback_update(self, user_id: int, data: str, *, language: str = "en") -> dict[str, Any]:
-        return {"update_id": next(self._update_ids), "callback_query": {
-            "id": str(next(self._update_ids)), "from": self._user(user_id, language), "chat_instance": "ci",
-            "data": data, "message": {"message_id": next(self._message_ids), "date": int(time.time()),
-                                      "chat": {"id": user_id, "type": "private"}, "text": "..."}}}
+        return {
+            "update_id": next(self._update_ids),
+            "callback_query": {
+                "id": str(next(self._update_ids)),
+                "from": self._user(user_id, language),
+                "chat_instance": "ci",
+                "data": data,
+                "message": {
+                    "message_id": next(self._message_ids),
+                    "date": int(time.time()),
+                    "chat": {"id": user_id, "type": "private"},
+                    "text": "...",
+                },
+            },
+        }
 
     # -- handlers -------------------------------------------------------------------------------------------
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -158,8 +215,13 @@ class FakeBotAPI:
     def _message_result(self, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
         chat_id = params.get("chat_id", 0)
         chat_type = "private" if int(chat_id) > 0 else "supergroup"
-        return {"message_id": next(self._message_ids), "date": int(time.time()),
-                "chat": {"id": int(chat_id), "type": chat_type}, "from": BOT_USER, **extra}
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": chat_type},
+            "from": BOT_USER,
+            **extra,
+        }
 
     async def _method(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -184,8 +246,9 @@ class FakeBotAPI:
             self.calls.append(Call(method, params, files=files))
             self._changed.notify_all()
         if result is None:
-            return web.json_response({"ok": False, "error_code": 400, "description": "Bad Request: not found"},
-                                     status=400)
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: not found"}, status=400
+            )
         return web.json_response({"ok": True, "result": result})
 
     def _answer(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
@@ -195,18 +258,30 @@ class FakeBotAPI:
             return self._message_result(params, text=str(params.get("text", "")))
         if method == "sendPhoto":
             size = len(files.get("photo", b""))
-            photo = [{"file_id": "sent-photo", "file_unique_id": "sent-u", "width": 100, "height": 100,
-                      "file_size": size}]
+            photo = [
+                {"file_id": "sent-photo", "file_unique_id": "sent-u", "width": 100, "height": 100, "file_size": size}
+            ]
             return self._message_result(params, photo=photo, caption=str(params.get("caption", "")))
-        if method in ("sendChatAction", "answerCallbackQuery", "setWebhook", "deleteWebhook", "setMyCommands",
-                      "editMessageReplyMarkup", "deleteMessage"):
+        if method in (
+            "sendChatAction",
+            "answerCallbackQuery",
+            "setWebhook",
+            "deleteWebhook",
+            "setMyCommands",
+            "editMessageReplyMarkup",
+            "deleteMessage",
+        ):
             return True
         if method == "getFile":
             file_id = str(params.get("file_id", ""))
             if file_id not in self.files:
                 return None
-            return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": len(self.files[file_id]),
-                    "file_path": f"photos/{file_id}.jpg"}
+            return {
+                "file_id": file_id,
+                "file_unique_id": f"u-{file_id}",
+                "file_size": len(self.files[file_id]),
+                "file_path": f"photos/{file_id}.jpg",
+            }
         return None
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:

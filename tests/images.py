@@ -31,6 +31,7 @@ def skin_photo(width: int = 640, height: int = 480, *, fmt: str = "JPEG", with_g
 
 def png_bomb(side: int = 30000) -> bytes:
     """A tiny PNG that claims `side` x `side` pixels (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 

@@ -28,8 +28,9 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            args, env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def log_tail(self, lines: int = 40) -> str:
         text = self.log_path.read_text(errors="replace")
@@ -78,5 +79,19 @@ def python(*args: str) -> list[str]:
 
 
 def celery_worker(queue: str, concurrency: int = 1) -> list[str]:
-    return python("-m", "celery", "-A", "triage.worker", "worker", "--loglevel", "INFO", "-Q", queue,
-                  "--concurrency", str(concurrency), "--without-gossip", "--without-mingle", "--without-heartbeat")
+    return python(
+        "-m",
+        "celery",
+        "-A",
+        "triage.worker",
+        "worker",
+        "--loglevel",
+        "INFO",
+        "-Q",
+        queue,
+        "--concurrency",
+        str(concurrency),
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    )

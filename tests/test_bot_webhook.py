@@ -33,12 +33,18 @@ async def telegram() -> AsyncIterator[FakeBotAPI]:
 @pytest.fixture
 async def web(telegram: FakeBotAPI, database_url: str, tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
     migrate(database_url)
-    settings = load_settings({
-        "DATA_DIR": str(tmp_path), "DATABASE_URL": database_url, "TELEGRAM_BOT_TOKEN": "1:TEST",
-        "TELEGRAM_MODE": "webhook", "TELEGRAM_WEBHOOK_SECRET": SECRET,
-        "TELEGRAM_API_BASE_URL": telegram.base_url, "TELEGRAM_API_FILE_URL": telegram.file_url,
-        "MAX_IMAGE_BYTES": str(5 * 1024 * 1024),
-    })
+    settings = load_settings(
+        {
+            "DATA_DIR": str(tmp_path),
+            "DATABASE_URL": database_url,
+            "TELEGRAM_BOT_TOKEN": "1:TEST",
+            "TELEGRAM_MODE": "webhook",
+            "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_API_BASE_URL": telegram.base_url,
+            "TELEGRAM_API_FILE_URL": telegram.file_url,
+            "MAX_IMAGE_BYTES": str(5 * 1024 * 1024),
+        }
+    )
     client = TestClient(TestServer(init_app(settings)))
     await client.start_server()
     yield client
@@ -80,15 +86,21 @@ async def test_the_webhook_refuses_a_wrong_or_missing_secret(web: TestClient[Any
     ids=["broken", "list", "string", "no-update-id", "string-id", "binary", "empty"],
 )
 async def test_the_webhook_answers_garbage_with_400(web: TestClient[Any, Any], body: bytes) -> None:
-    resp = await web.post("/telegram/webhook", data=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET,
-                                                                    "Content-Type": "application/json"})
+    resp = await web.post(
+        "/telegram/webhook",
+        data=body,
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"},
+    )
     assert resp.status == 400
     assert "error" in await resp.json()
 
 
 async def test_the_webhook_refuses_an_oversized_body(web: TestClient[Any, Any]) -> None:
-    resp = await web.post("/telegram/webhook", data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                          headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"})
+    resp = await web.post(
+        "/telegram/webhook",
+        data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"X-Telegram-Bot-Api-Secret-Token": SECRET, "Content-Type": "application/json"},
+    )
     assert resp.status == 413
 
 
@@ -98,8 +110,9 @@ async def test_health_check_touches_the_database(web: TestClient[Any, Any]) -> N
     assert (await resp.json())["status"] == "ok"
 
 
-async def test_consent_then_photo_queues_one_case(web: TestClient[Any, Any], telegram: FakeBotAPI,
-                                                 tmp_path: Path) -> None:
+async def test_consent_then_photo_queues_one_case(
+    web: TestClient[Any, Any], telegram: FakeBotAPI, tmp_path: Path
+) -> None:
     assert await _post(web, telegram.text_update(USER, "/start", language="es-MX")) == 200
     texts = await _reply_count(telegram, 1)
     assert "no es un diagnóstico" in texts[0]
@@ -134,14 +147,22 @@ async def test_a_photo_before_consent_is_not_stored(web: TestClient[Any, Any], t
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
-        (lambda t: t.document_update(USER, b"%PDF-1.4 fake", file_name="photo.jpg", mime_type="image/jpeg"),
-         "could not read"),
+        (
+            lambda t: t.document_update(USER, b"%PDF-1.4 fake", file_name="photo.jpg", mime_type="image/jpeg"),
+            "could not read",
+        ),
         (lambda t: t.document_update(USER, gif_image(), file_name="a.gif", mime_type="image/gif"), "could not read"),
         (lambda t: t.document_update(USER, png_bomb(), file_name="bomb.png", mime_type="image/png"), "too large"),
-        (lambda t: t.document_update(USER, skin_photo()[:3000], file_name="cut.jpg", mime_type="image/jpeg"),
-         "could not read"),
-        (lambda t: t.document_update(USER, b"x", file_name="huge.jpg", mime_type="image/jpeg",
-                                     declared_size=25 * 1024 * 1024), "too large"),
+        (
+            lambda t: t.document_update(USER, skin_photo()[:3000], file_name="cut.jpg", mime_type="image/jpeg"),
+            "could not read",
+        ),
+        (
+            lambda t: t.document_update(
+                USER, b"x", file_name="huge.jpg", mime_type="image/jpeg", declared_size=25 * 1024 * 1024
+            ),
+            "too large",
+        ),
     ],
     ids=["pdf-renamed-jpg", "gif", "decompression-bomb", "corrupted-jpeg", "25mb-file"],
 )
@@ -167,10 +188,44 @@ async def test_stickers_and_text_where_a_photo_is_expected_get_guidance(
     await _post(web, telegram.text_update(USER, "/start"))
     await _post(web, telegram.callback_update(USER, "consent:yes:en"))
     await _reply_count(telegram, 2)
-    sticker = telegram._message(USER, "en", sticker={"file_id": "s", "file_unique_id": "s", "width": 512,
-                                                     "height": 512, "is_animated": False, "is_video": False,
-                                                     "type": "regular"})
+    sticker = telegram._message(
+        USER,
+        "en",
+        sticker={
+            "file_id": "s",
+            "file_unique_id": "s",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "type": "regular",
+        },
+    )
     await _post(web, sticker)
     await _post(web, telegram.text_update(USER, "hello?"))
     texts = await _reply_count(telegram, 4)
     assert "send a photo" in texts[2] and "send a photo" in texts[3]
+
+
+async def test_delete_erases_every_store_after_confirmation(
+    web: TestClient[Any, Any], telegram: FakeBotAPI, tmp_path: Path
+) -> None:
+    await _post(web, telegram.text_update(USER, "/start"))
+    await _post(web, telegram.callback_update(USER, "consent:yes:en"))
+    await _post(web, telegram.photo_update(USER, skin_photo(), caption="a mole"))
+    await _reply_count(telegram, 3)
+    assert list((tmp_path / "images").rglob("*.bin"))
+    await _post(web, telegram.text_update(USER, "/delete"))
+    texts = await _reply_count(telegram, 4)
+    assert "cannot be undone" in texts[3]
+    await _post(web, telegram.callback_update(USER, "delete:no"))
+    texts = await _reply_count(telegram, 5)
+    assert "Nothing was deleted" in texts[4] and _count(web, Case) == 1
+    await _post(web, telegram.callback_update(USER, "delete:yes"))
+    texts = await _reply_count(telegram, 6)
+    assert "have been deleted" in texts[5]
+    assert _count(web, Patient) == 0 and _count(web, Case) == 0 and _count(web, CaseImage) == 0
+    assert not list((tmp_path / "images").rglob("*.bin"))
+    await _post(web, telegram.callback_update(USER, "delete:yes"))  # an old button pressed again
+    texts = await _reply_count(telegram, 7)
+    assert "store nothing" in texts[6]

@@ -52,15 +52,19 @@ def test_secrets_come_from_files_and_never_appear_in_errors(tmp_path: Path) -> N
 
 
 def test_the_web_process_exits_2_with_a_clear_message_on_bad_config(tmp_path: Path) -> None:
-    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "WEB_PORT": "not-a-port",
-           "TELEGRAM_BOT_TOKEN": "1:x"}
+    env = {"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path), "WEB_PORT": "not-a-port", "TELEGRAM_BOT_TOKEN": "1:x"}
     proc = subprocess.run([sys.executable, "-m", "bot"], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("configuration error: WEB_PORT")
 
 
 def test_the_web_process_asks_for_a_token(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot"], env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path)},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        env={"PATH": "/usr/bin:/bin", "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     assert "TELEGRAM_BOT_TOKEN" in proc.stderr

@@ -7,6 +7,7 @@ Runs on the embedded defaults (SQLite, a folder broker) and on PostgreSQL + Redi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -39,8 +40,15 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def model_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The model server process, shared by the tests of this module (it is stateless)."""
     port = free_port()
-    env = {**os.environ, "MODEL_BACKEND": "hf", "MODEL_PATH": str(tiny_model), "MODEL_PORT": str(port),
-           "MODEL_HOST": "127.0.0.1", "HF_HUB_OFFLINE": "1", "MODEL_MAX_NEW_TOKENS": "16"}
+    env = {
+        **os.environ,
+        "MODEL_BACKEND": "hf",
+        "MODEL_PATH": str(tiny_model),
+        "MODEL_PORT": str(port),
+        "MODEL_HOST": "127.0.0.1",
+        "HF_HUB_OFFLINE": "1",
+        "MODEL_MAX_NEW_TOKENS": "16",
+    }
     proc = Proc("model", python("-m", "model_server"), env, tmp_path_factory.mktemp("model-logs"))
     try:
         proc.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=180)
@@ -82,8 +90,9 @@ def stack_env(request: pytest.FixtureRequest, tmp_path: Path, model_server: str)
 
 def _release(env: dict[str, str]) -> None:
     """The Procfile's release step, as a deploy runs it."""
-    proc = subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], env=env, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"], env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -98,13 +107,15 @@ async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
     web = Proc("web", python("-m", "bot"), env, logs)
     worker = Proc("worker", celery_worker(env.get("CELERY_QUEUE", "cases")), env, logs)
     try:
-        web.wait_http(f"{web_url}/healthz", timeout=60)
-        worker.wait_log("ready", timeout=60)
+        # The fake Bot API runs on this event loop: wait in threads so it keeps answering.
+        await asyncio.to_thread(web.wait_http, f"{web_url}/healthz", 60)
+        await asyncio.to_thread(worker.wait_log, "ready", 60)
         async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
 
             async def post(update: dict[str, object], secret: str = SECRET) -> int:
-                resp = await client.post("/telegram/webhook", json=update,
-                                         headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+                resp = await client.post(
+                    "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+                )
                 return resp.status_code
 
             assert await post(telegram.text_update(PATIENT, "/start"), secret="wrong") == 403
@@ -120,11 +131,18 @@ async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
 
             caption = "Fever since yesterday and the spots don't fade when I press a glass on them"
             assert await post(telegram.photo_update(PATIENT, skin_photo(), caption=caption)) == 200
-            await telegram.wait_for(lambda calls: any("analysed" in str(c.params.get("text"))
-                                                      for c in telegram.sent("sendMessage", PATIENT)))
+            await telegram.wait_for(
+                lambda calls: any(
+                    "analysed" in str(c.params.get("text")) for c in telegram.sent("sendMessage", PATIENT)
+                )
+            )
 
-            await telegram.wait_for(lambda calls: any("EMERGENCY" in str(c.params.get("text"))
-                                                      for c in telegram.sent("sendMessage", PATIENT)), timeout=120)
+            await telegram.wait_for(
+                lambda calls: any(
+                    "EMERGENCY" in str(c.params.get("text")) for c in telegram.sent("sendMessage", PATIENT)
+                ),
+                timeout=120,
+            )
             await telegram.wait_for(lambda calls: telegram.sent("sendPhoto", CLINICIANS), timeout=60)
     except BaseException:
         print("--- web ---\n" + web.log_tail(60) + "\n--- worker ---\n" + worker.log_tail(60))
@@ -144,4 +162,3 @@ async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
     assert len(telegram.sent("sendPhoto", CLINICIANS)) == 1
     results = [c for c in telegram.sent("sendMessage", PATIENT) if "EMERGENCY" in str(c.params.get("text"))]
     assert len(results) == 1
-

@@ -26,8 +26,9 @@ from triage.models import Outbox, OutboxStatus
 
 def _enqueue(sessions: sessionmaker[Session], key: str, *, chat: int = 5, priority: int = 5, text: str = "hi") -> bool:
     with transaction(sessions) as session:
-        return outbox.enqueue(session, kind="text", chat_id=chat, dedupe_key=key, payload={"text": text},
-                              priority=priority)
+        return outbox.enqueue(
+            session, kind="text", chat_id=chat, dedupe_key=key, payload={"text": text}, priority=priority
+        )
 
 
 def _rows(sessions: sessionmaker[Session]) -> list[Outbox]:
@@ -72,17 +73,24 @@ async def telegram() -> AsyncIterator[FakeBotAPI]:
 @pytest.fixture
 async def sender(sessions: sessionmaker[Session], telegram: FakeBotAPI, tmp_path: Path) -> AsyncIterator[OutboxSender]:
     settings = load_settings({"DATA_DIR": str(tmp_path)})
-    services = Services(settings=settings, sessions=sessions, images=ImageStore(tmp_path, [Fernet.generate_key()]),
-                        celery=Celery("unused"), executor=ThreadPoolExecutor(4))
-    bot = Bot("1:T", base_url=telegram.base_url, base_file_url=telegram.file_url,
-              request=HTTPXRequest(connection_pool_size=8))
+    services = Services(
+        settings=settings,
+        sessions=sessions,
+        images=ImageStore(tmp_path, [Fernet.generate_key()]),
+        celery=Celery("unused"),
+        executor=ThreadPoolExecutor(4),
+    )
+    bot = Bot(
+        "1:T", base_url=telegram.base_url, base_file_url=telegram.file_url, request=HTTPXRequest(connection_pool_size=8)
+    )
     async with bot:
         yield OutboxSender(services, bot)
     services.executor.shutdown()
 
 
-async def test_sender_delivers_each_row_once(sender: OutboxSender, sessions: sessionmaker[Session],
-                                             telegram: FakeBotAPI) -> None:
+async def test_sender_delivers_each_row_once(
+    sender: OutboxSender, sessions: sessionmaker[Session], telegram: FakeBotAPI
+) -> None:
     _enqueue(sessions, "a", chat=1, text="one")
     _enqueue(sessions, "b", chat=2, text="two")
     assert await sender.tick() == 2
@@ -91,8 +99,9 @@ async def test_sender_delivers_each_row_once(sender: OutboxSender, sessions: ses
     assert all(r.status == OutboxStatus.SENT and r.telegram_message_id for r in _rows(sessions))
 
 
-async def test_sender_honours_429_retry_after(sender: OutboxSender, sessions: sessionmaker[Session],
-                                              telegram: FakeBotAPI) -> None:
+async def test_sender_honours_429_retry_after(
+    sender: OutboxSender, sessions: sessionmaker[Session], telegram: FakeBotAPI
+) -> None:
     telegram.fail("sendMessage", 429, retry_after=7)
     _enqueue(sessions, "a", text="later")
     await sender.tick()

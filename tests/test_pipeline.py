@@ -27,8 +27,13 @@ CLINICIANS = -1001
 def _response(differential: list[tuple[str, float]], quality: str = "good") -> dict[str, Any]:
     return {
         "differential": [{"condition": c, "likelihood": p} for c, p in differential],
-        "findings": ["erythematous papules"], "image_quality": [quality], "answer": "It looks like acne.",
-        "language": "en", "backend": "hf", "model_id": "tiny", "model_revision": "r1",
+        "findings": ["erythematous papules"],
+        "image_quality": [quality],
+        "answer": "It looks like acne.",
+        "language": "en",
+        "backend": "hf",
+        "model_id": "tiny",
+        "model_revision": "r1",
         "timings": {"queue_ms": 1, "inference_ms": 10, "total_ms": 11, "batch_size": 1},
     }
 
@@ -51,8 +56,14 @@ class Model:
         return httpx.Response(200, json=answer)
 
     def client(self, attempts: int = 3) -> ModelClient:
-        return ModelClient("http://model.test", timeout_s=5, max_attempts=attempts, backoff_s=1.0,
-                           transport=httpx.MockTransport(self.handler), sleep=self.sleeps.append)
+        return ModelClient(
+            "http://model.test",
+            timeout_s=5,
+            max_attempts=attempts,
+            backoff_s=1.0,
+            transport=httpx.MockTransport(self.handler),
+            sleep=self.sleeps.append,
+        )
 
 
 @pytest.fixture
@@ -60,13 +71,18 @@ def store(tmp_path: Path) -> ImageStore:
     return ImageStore(tmp_path / "images", [Fernet.generate_key()])
 
 
-def _queued_case(sessions: sessionmaker[Session], store: ImageStore, text: str = "itchy spots",
-                 answers: dict[str, Any] | None = None, user: int = 77) -> int:
-    patient = cases.record_consent(sessions, telegram_user_id=user, chat_id=user, language="en",
-                                   consent_version="t")
+def _queued_case(
+    sessions: sessionmaker[Session],
+    store: ImageStore,
+    text: str = "itchy spots",
+    answers: dict[str, Any] | None = None,
+    user: int = 77,
+) -> int:
+    patient = cases.record_consent(sessions, telegram_user_id=user, chat_id=user, language="en", consent_version="t")
     image = sanitize_image(skin_photo(), max_bytes=10**7, max_pixels=10**8)
-    return cases.submit_photo_case(sessions, store, patient_id=patient.id, image=image, text=text,
-                                   answers=answers or {}, language="en")
+    return cases.submit_photo_case(
+        sessions, store, patient_id=patient.id, image=image, text=text, answers=answers or {}, language="en"
+    )
 
 
 CONFIG = pipeline.PipelineConfig(clinician_chat_id=CLINICIANS, stuck_after_s=600)
@@ -174,8 +190,7 @@ def test_stuck_cases_are_found_for_requeueing(sessions: sessionmaker[Session], s
     fresh = _queued_case(sessions, store, user=1)
     old = _queued_case(sessions, store, user=2)
     with sessions.begin() as session:
-        session.execute(update(Case).where(Case.id == old)
-                        .values(submitted_at=utcnow() - dt.timedelta(hours=1)))
+        session.execute(update(Case).where(Case.id == old).values(submitted_at=utcnow() - dt.timedelta(hours=1)))
     assert pipeline.requeue_stuck_cases(sessions, stuck_after_s=600) == [old]
     assert fresh != old
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage.db import transaction
 from triage.images import CleanImage, ImageStore
-from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Patient, utcnow
+from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, Patient, utcnow
 
 OPEN_STATUSES = (CaseStatus.COLLECTING, CaseStatus.QUEUED, CaseStatus.ANALYZING)
 
@@ -31,8 +31,13 @@ class PatientView:
 
 
 def _view(patient: Patient) -> PatientView:
-    return PatientView(patient.id, patient.language, patient.consented_at is not None,
-                       patient.conversation_state, dict(patient.conversation_data or {}))
+    return PatientView(
+        patient.id,
+        patient.language,
+        patient.consented_at is not None,
+        patient.conversation_state,
+        dict(patient.conversation_data or {}),
+    )
 
 
 def get_patient(factory: sessionmaker[Session], telegram_user_id: int) -> PatientView | None:
@@ -57,8 +62,9 @@ def record_consent(
         patient.conversation_state = "awaiting_photo"
         patient.updated_at = utcnow()
         session.flush()
-        session.add(AuditEvent(actor=f"patient:{patient.id}", action="consent.given",
-                               details={"version": consent_version}))
+        session.add(
+            AuditEvent(actor=f"patient:{patient.id}", action="consent.given", details={"version": consent_version})
+        )
         return _view(patient)
 
 
@@ -91,22 +97,42 @@ def submit_photo_case(
     try:
         with transaction(factory) as session:
             now = utcnow()
-            case = Case(patient_id=patient_id, status=CaseStatus.QUEUED, language=language, answers=answers,
-                        patient_text=text, submitted_at=now, created_at=now, updated_at=now)
+            case = Case(
+                patient_id=patient_id,
+                status=CaseStatus.QUEUED,
+                language=language,
+                answers=answers,
+                patient_text=text,
+                submitted_at=now,
+                created_at=now,
+                updated_at=now,
+            )
             session.add(case)
             session.flush()
-            session.add(CaseImage(case_id=case.id, storage_key=key, sha256=image.sha256,
-                                  content_type=image.content_type, width=image.width, height=image.height,
-                                  size_bytes=len(image.data), quality=dict(image.quality),
-                                  telegram_file_unique_id=telegram_file_unique_id))
+            session.add(
+                CaseImage(
+                    case_id=case.id,
+                    storage_key=key,
+                    sha256=image.sha256,
+                    content_type=image.content_type,
+                    width=image.width,
+                    height=image.height,
+                    size_bytes=len(image.data),
+                    quality=dict(image.quality),
+                    telegram_file_unique_id=telegram_file_unique_id,
+                )
+            )
             if text:
                 session.add(Message(case_id=case.id, role="patient", text=text))
             patient = session.get_one(Patient, patient_id)
             patient.conversation_state = "waiting_result"
             patient.conversation_data = {"case_id": case.id}
             patient.updated_at = now
-            session.add(AuditEvent(actor=f"patient:{patient_id}", action="case.submitted", case_id=case.id,
-                                   details={"images": 1}))
+            session.add(
+                AuditEvent(
+                    actor=f"patient:{patient_id}", action="case.submitted", case_id=case.id, details={"images": 1}
+                )
+            )
             return case.id
     except BaseException:
         store.delete(key)
@@ -129,5 +155,36 @@ def case_summary(factory: sessionmaker[Session], case_id: int) -> dict[str, Any]
         case = session.get(Case, case_id)
         if case is None:
             return None
-        return {"id": case.id, "status": case.status, "tier": case.tier, "answers": dict(case.answers),
-                "text": case.patient_text, "language": case.language}
+        return {
+            "id": case.id,
+            "status": case.status,
+            "tier": case.tier,
+            "answers": dict(case.answers),
+            "text": case.patient_text,
+            "language": case.language,
+        }
+
+
+def erase_patient(factory: sessionmaker[Session], store: ImageStore, telegram_user_id: int) -> int | None:
+    """Erase everything stored about a patient: image files, cases and all that hangs off them, pending
+    messages, conversation state. Returns how many cases were erased, or None if nothing was stored.
+
+    Image files go first: if the database step then fails, the patient can ask again and nothing of the
+    photos is left in between. The audit trail keeps one row saying that an erasure happened, with no content.
+    """
+    with factory() as session:
+        patient = session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
+        if patient is None:
+            return None
+        keys = list(session.scalars(select(CaseImage.storage_key).join(Case).where(Case.patient_id == patient.id)))
+    for key in keys:
+        store.delete(key)
+    with transaction(factory) as session:
+        patient = session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
+        if patient is None:
+            return 0
+        count = len(patient.cases)
+        session.execute(delete(Outbox).where(Outbox.chat_id == patient.chat_id))
+        session.delete(patient)
+        session.add(AuditEvent(actor="patient:erased", action="patient.erased", details={"cases": count}))
+        return count

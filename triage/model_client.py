@@ -38,7 +38,9 @@ class ModelClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self._client = httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transport)
+        self._client = httpx.Client(
+            base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=5.0), transport=transport
+        )
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
         self._sleep = sleep
@@ -54,7 +56,9 @@ class ModelClient:
         except httpx.TimeoutException as exc:
             raise ModelUnavailable(f"timed out: {exc.__class__.__name__}", permanent=False) from None
         except httpx.TransportError as exc:
-            raise ModelUnavailable(f"cannot reach the model server: {exc.__class__.__name__}", permanent=False) from None
+            raise ModelUnavailable(
+                f"cannot reach the model server: {exc.__class__.__name__}", permanent=False
+            ) from None
         if resp.status_code >= 500 or resp.status_code == 429:
             raise ModelUnavailable(f"model server answered {resp.status_code}", permanent=False)
         if resp.status_code >= 400:
@@ -74,7 +78,9 @@ class ModelClient:
                 if exc.permanent or attempt == self._max_attempts:
                     raise
                 delay = self._backoff_s * 2 ** (attempt - 1)
-                log.warning("model attempt %d/%d failed (%s); retrying in %.1fs", attempt, self._max_attempts, exc, delay)
+                log.warning(
+                    "model attempt %d/%d failed (%s); retrying in %.1fs", attempt, self._max_attempts, exc, delay
+                )
                 self._sleep(delay)
         raise AssertionError("unreachable")
 

@@ -31,8 +31,15 @@ def enqueue(
 ) -> bool:
     """Queue a message unless one with the same `dedupe_key` exists. Returns whether a row was added."""
     values = {
-        "kind": kind, "chat_id": chat_id, "dedupe_key": dedupe_key, "payload": payload, "case_id": case_id,
-        "priority": priority, "status": OutboxStatus.PENDING, "attempts": 0, "next_attempt_at": utcnow(),
+        "kind": kind,
+        "chat_id": chat_id,
+        "dedupe_key": dedupe_key,
+        "payload": payload,
+        "case_id": case_id,
+        "priority": priority,
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": utcnow(),
         "created_at": utcnow(),
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert

@@ -47,7 +47,9 @@ class CaseSnapshot:
     history: list[tuple[str, str]]
 
 
-def claim_case(factory: sessionmaker[Session], case_id: int, *, stuck_after_s: int, takeover: bool = False) -> str | None:
+def claim_case(
+    factory: sessionmaker[Session], case_id: int, *, stuck_after_s: int, takeover: bool = False
+) -> str | None:
     """Move a queued case to `analyzing` and return the claim token; None if someone else has it or it is done.
 
     With `takeover` (a redelivered task), a case already `analyzing` is taken over: the earlier claim's token
@@ -171,24 +173,43 @@ def store_outcome(
         result = session.execute(
             update(Case)
             .where(Case.id == snapshot.case_id, Case.status == CaseStatus.ANALYZING, Case.analysis_token == token)
-            .values(status=status, tier=decision.tier, forwarded=forward, triaged_at=now, updated_at=now,
-                    analysis_token=None)
+            .values(
+                status=status,
+                tier=decision.tier,
+                forwarded=forward,
+                triaged_at=now,
+                updated_at=now,
+                analysis_token=None,
+            )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return False
         reasons = [{"code": r.code, "text": r.text, "tier": r.tier} for r in decision.reasons]
-        session.add(TriageDecision(case_id=snapshot.case_id, tier=decision.tier, forward_to_clinician=forward,
-                                   reasons=reasons, ruleset_version=decision.ruleset_version,
-                                   model_used=response is not None))
+        session.add(
+            TriageDecision(
+                case_id=snapshot.case_id,
+                tier=decision.tier,
+                forward_to_clinician=forward,
+                reasons=reasons,
+                ruleset_version=decision.ruleset_version,
+                model_used=response is not None,
+            )
+        )
         if response is not None:
-            session.add(ModelResult(
-                case_id=snapshot.case_id, backend=response.backend, model_id=response.model_id,
-                model_revision=response.model_revision,
-                differential=[d.model_dump() for d in response.differential], findings=response.findings,
-                image_quality=list(response.image_quality), answer_text=response.answer,
-                latency_ms=response.timings.total_ms,
-            ))
+            session.add(
+                ModelResult(
+                    case_id=snapshot.case_id,
+                    backend=response.backend,
+                    model_id=response.model_id,
+                    model_revision=response.model_revision,
+                    differential=[d.model_dump() for d in response.differential],
+                    findings=response.findings,
+                    image_quality=list(response.image_quality),
+                    answer_text=response.answer,
+                    latency_ms=response.timings.total_ms,
+                )
+            )
             if response.answer:
                 session.add(Message(case_id=snapshot.case_id, role="assistant", text=response.answer))
         payload = {
@@ -201,13 +222,33 @@ def store_outcome(
             "answer": response.answer if response else "",
             "language": snapshot.language,
         }
-        enqueue(session, kind="patient_result", chat_id=snapshot.chat_id, case_id=snapshot.case_id,
-                dedupe_key=f"case:{snapshot.case_id}:result", payload=payload, priority=_priority(decision.tier))
+        enqueue(
+            session,
+            kind="patient_result",
+            chat_id=snapshot.chat_id,
+            case_id=snapshot.case_id,
+            dedupe_key=f"case:{snapshot.case_id}:result",
+            payload=payload,
+            priority=_priority(decision.tier),
+        )
         if forward and config.clinician_chat_id is not None:
-            enqueue(session, kind="clinician_alert", chat_id=config.clinician_chat_id, case_id=snapshot.case_id,
-                    dedupe_key=f"case:{snapshot.case_id}:alert", payload=payload, priority=_priority(decision.tier))
-        session.add(AuditEvent(actor="worker", action="case.triaged", case_id=snapshot.case_id,
-                               details={"tier": decision.tier, "forwarded": forward, "model_error": error[:200]}))
+            enqueue(
+                session,
+                kind="clinician_alert",
+                chat_id=config.clinician_chat_id,
+                case_id=snapshot.case_id,
+                dedupe_key=f"case:{snapshot.case_id}:alert",
+                payload=payload,
+                priority=_priority(decision.tier),
+            )
+        session.add(
+            AuditEvent(
+                actor="worker",
+                action="case.triaged",
+                case_id=snapshot.case_id,
+                details={"tier": decision.tier, "forwarded": forward, "model_error": error[:200]},
+            )
+        )
     return True
 
 
@@ -216,7 +257,9 @@ def _priority(tier: str) -> int:
     return {"emergency": 0, "urgent": 1, "soon": 2, "routine": 3}.get(tier, 4)
 
 
-def requeue_stuck_cases(factory: sessionmaker[Session], *, stuck_after_s: int, now: dt.datetime | None = None) -> list[int]:
+def requeue_stuck_cases(
+    factory: sessionmaker[Session], *, stuck_after_s: int, now: dt.datetime | None = None
+) -> list[int]:
     """Cases queued or analyzing for longer than `stuck_after_s`: their ids, for the beat job to send again."""
     now = now or utcnow()
     stale = now - dt.timedelta(seconds=stuck_after_s)

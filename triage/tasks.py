@@ -40,13 +40,18 @@ class Resources:
     @cached_property
     def model(self) -> ModelClient:
         s = self.settings
-        return ModelClient(s.model_server_url, timeout_s=s.model_timeout_s, max_attempts=s.model_max_attempts,
-                           backoff_s=s.model_retry_backoff_s)
+        return ModelClient(
+            s.model_server_url,
+            timeout_s=s.model_timeout_s,
+            max_attempts=s.model_max_attempts,
+            backoff_s=s.model_retry_backoff_s,
+        )
 
     @cached_property
     def pipeline_config(self) -> pipeline.PipelineConfig:
-        return pipeline.PipelineConfig(clinician_chat_id=self.settings.clinician_chat_id,
-                                       stuck_after_s=self.settings.stuck_case_after_s)
+        return pipeline.PipelineConfig(
+            clinician_chat_id=self.settings.clinician_chat_id, stuck_after_s=self.settings.stuck_case_after_s
+        )
 
 
 class CaseTask(Task):  # type: ignore[misc]
@@ -65,8 +70,9 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
     """Analyse one queued case end to end (see `triage.pipeline.analyze_case`)."""
     res = self.resources
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    outcome = pipeline.analyze_case(res.sessions, res.images, res.model, res.pipeline_config, int(case_id),
-                                    redelivered=redelivered)
+    outcome = pipeline.analyze_case(
+        res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=redelivered
+    )
     log.info("case %s: %s", case_id, outcome)
     return outcome
 
@@ -92,10 +98,13 @@ def purge_expired_images(self: CaseTask) -> int:
 
 def purge_images_before(factory: sessionmaker[Session], store: ImageStore, cutoff: dt.datetime) -> int:
     with factory() as session:
-        rows: list[Any] = list(session.execute(
-            select(CaseImage.id, CaseImage.storage_key, CaseImage.case_id)
-            .where(CaseImage.created_at < cutoff, CaseImage.deleted_at.is_(None))
-        ))
+        rows: list[Any] = list(
+            session.execute(
+                select(CaseImage.id, CaseImage.storage_key, CaseImage.case_id).where(
+                    CaseImage.created_at < cutoff, CaseImage.deleted_at.is_(None)
+                )
+            )
+        )
     for row in rows:
         store.delete(row.storage_key)
         with transaction(factory) as session:

@@ -1,0 +1,88 @@
+"""Package boundaries of DESIGN.md, and documents that must list everything the code knows."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.texts import CATALOG, LANGUAGES
+from model_server.api import CONDITIONS
+from tests.conftest import ROOT
+from triage.config import Settings
+from triage.rules import CONDITION_TIERS
+
+
+def _imports(package: str) -> set[str]:
+    found: set[str] = set()
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+    return found
+
+
+def test_the_web_and_worker_processes_load_without_torch() -> None:
+    code = (
+        "import sys, bot.app, bot.__main__, triage.worker, triage.tasks, triage.cli;"
+        "heavy = sorted(m for m in ('torch', 'transformers', 'timm', 'bitsandbytes') if m in sys.modules);"
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("package", ["bot", "triage"])
+def test_no_gpu_library_or_model_server_internals_outside_the_model_server(package: str) -> None:
+    imports = _imports(package)
+    assert not {m for m in imports if m.split(".")[0] in {"torch", "transformers", "timm", "bitsandbytes"}}
+    assert {m for m in imports if m.startswith("model_server")} <= {"model_server.api"}
+
+
+def test_triage_never_imports_bot_and_rules_import_nothing_outside() -> None:
+    assert not {m for m in _imports("triage") if m.split(".")[0] in {"bot", "inbox"}}
+    rules = {m.split(".")[0] for m in _imports("triage/rules")}
+    assert rules <= set(sys.stdlib_module_names) | {"triage", "__future__"}
+
+
+def test_model_server_imports_nothing_from_the_workflow() -> None:
+    assert not {m for m in _imports("model_server") if m.split(".")[0] in {"bot", "triage", "inbox"}}
+
+
+def test_model_server_api_imports_no_torch() -> None:
+    tree = ast.parse((ROOT / "model_server" / "api.py").read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any(m and m.startswith(("torch", "model_server.")) for m in modules)
+
+
+def test_the_model_and_the_rules_share_one_condition_vocabulary() -> None:
+    assert set(CONDITIONS) == set(CONDITION_TIERS)
+
+
+def test_every_language_has_every_message_with_the_same_placeholders() -> None:
+    english = CATALOG["en"]
+    for language in LANGUAGES:
+        catalog = CATALOG[language]
+        assert set(catalog) == set(english), language
+        for key, text in english.items():
+            assert set(re.findall(r"{(\w+)}", catalog[key])) == set(re.findall(r"{(\w+)}", text)), (language, key)
+
+
+def test_env_example_lists_every_setting() -> None:
+    listed = set(re.findall(r"^([A-Z_]+)=", (ROOT / ".env.example").read_text(), flags=re.M))
+    assert {name.upper() for name in Settings.model_fields} <= listed
+
+
+def test_procfile_has_every_process() -> None:
+    procfile = (ROOT / "Procfile").read_text()
+    names = {line.split(":", 1)[0] for line in procfile.splitlines() if line.strip()}
+    assert names == {"release", "web", "worker", "beat", "model"}
+    assert "alembic upgrade head" in procfile
+    assert Path(ROOT / "alembic.ini").exists()
