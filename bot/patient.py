@@ -135,6 +135,7 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text=text,
         answers={},
         language=language,
+        organisation=services.settings.organisation,
         telegram_file_unique_id=attachment.file_unique_id,
     )
     await services.run(services.send_analysis, case_id)

@@ -86,6 +86,7 @@ def submit_photo_case(
     text: str,
     answers: dict[str, Any],
     language: str,
+    organisation: str = "default",
     telegram_file_unique_id: str | None = None,
 ) -> int:
     """Store the image (encrypted) and a queued case in one go. Returns the case id.

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     clinician_chat_id: int | None = None
+    organisation: str = Field(default="default", pattern=r"^[a-z0-9_-]{1,64}$", description="organisation of new cases")
+    inbox_base_url: str = Field(default="", description="public URL of the clinician inbox, for alert links")
+    realert_unclaimed_after_s: int = Field(default=1800, ge=60)
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
@@ -72,7 +75,9 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("telegram_api_base_url", "telegram_api_file_url", "model_server_url", "telegram_webhook_url")
+    @field_validator(
+        "telegram_api_base_url", "telegram_api_file_url", "model_server_url", "telegram_webhook_url", "inbox_base_url"
+    )
     @classmethod
     def _http_url(cls, value: str) -> str:
         if value and not value.startswith(("http://", "https://")):

@@ -120,7 +120,15 @@ class Case(Base):
     patient_text: Mapped[str] = mapped_column(Text, default="")
     tier: Mapped[str | None] = mapped_column(String(16))
     forwarded: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The organisation whose clinicians may see the case (one deployment can serve several programmes).
+    organisation: Mapped[str] = mapped_column(String(64), default="default", index=True)
     assigned_clinician_id: Mapped[int | None] = mapped_column(ForeignKey("clinicians.id", ondelete="SET NULL"))
+    claimed_at: Mapped[tstamp]
+    last_alerted_at: Mapped[tstamp]
+    # Set by a clinician: a tier change with its reason, the final diagnosis (a condition key), the disposition.
+    tier_override_reason: Mapped[str | None] = mapped_column(Text)
+    final_diagnosis: Mapped[str | None] = mapped_column(String(64))
+    disposition: Mapped[str | None] = mapped_column(String(32))
     # Set on each claim by a worker: only the holder of the current token may finish the analysis.
     analysis_token: Mapped[str | None] = mapped_column(String(36))
     analysis_attempts: Mapped[int] = mapped_column(Integer, default=0)
