@@ -1,0 +1,56 @@
+"""Small builders for rules tests: cases in the contract's JSON shape, and what a decision fired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from triage.rules import Decision, assess, parse_case
+
+Differential = list[tuple[str, float]]
+
+
+def case_json(
+    *,
+    age: float | None = None,
+    pregnant: bool | None = None,
+    immunosuppressed: bool | None = None,
+    diabetes: bool | None = None,
+    symptoms: tuple[str, ...] = (),
+    sites: tuple[str, ...] = (),
+    extent: str | None = None,
+    text: str | None = None,
+    model: Differential | None = None,
+    quality: str | None = "good",
+) -> dict[str, Any]:
+    """Return a case in the contract's JSON shape; ``model=None`` leaves the model out entirely."""
+    patient: dict[str, Any] = {}
+    for key, value in (
+        ("age_years", age),
+        ("pregnant", pregnant),
+        ("immunosuppressed", immunosuppressed),
+        ("diabetes", diabetes),
+    ):
+        if value is not None:
+            patient[key] = value
+    answers: dict[str, Any] = {"symptoms": list(symptoms), "body_sites": list(sites)}
+    if extent is not None:
+        answers["extent"] = extent
+    data: dict[str, Any] = {"patient": patient, "answers": answers}
+    if text is not None:
+        data["text"] = text
+    if model is not None:
+        block: dict[str, Any] = {"differential": [{"condition": c, "likelihood": p} for c, p in model]}
+        if quality is not None:
+            block["image_quality"] = quality
+        data["model"] = block
+    return data
+
+
+def decide(data: object) -> Decision:
+    """Return the decision for a case given as contract JSON."""
+    return assess(parse_case(data))
+
+
+def fired(decision: Decision) -> set[str]:
+    """Return the ids of the rules that fired."""
+    return {reason.rule_id for reason in decision.reasons}
