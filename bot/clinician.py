@@ -1,0 +1,129 @@
+"""The clinicians' side of the bot: buttons on case alerts, the Claim button, and replies relayed to patients.
+
+A forwarded case's alert carries two buttons: "Claim" (callback `claim:<case_id>`) and "Open in inbox" (a link,
+when `INBOX_BASE_URL` is set). Only registered, active clinicians of the case's organisation, recognised by
+their Telegram user id, can claim; anyone else gets a polite refusal and nothing changes. On a claim the
+alert's buttons change to say who holds the case, so the group sees it at once.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+
+from bot.services import services_of
+from bot.texts import t
+from triage import accounts, review
+from triage.config import Settings
+
+log = logging.getLogger(__name__)
+
+CLAIM_PATTERN = r"^claim:\d+$"
+MESSAGE_LIMIT = 4096
+
+NOT_A_CLINICIAN = (
+    "Sorry, only registered clinicians of this service can use these buttons. "
+    "If you are one, ask an administrator to link your Telegram account."
+)
+NOT_AVAILABLE = "Sorry, this case is not available to you."
+
+# The patient-facing header of a clinician's reply, in every language the bot speaks (bot/texts.py LANGUAGES).
+
+
+def inbox_case_url(case_id: int, settings: Settings) -> str | None:
+    """The case's page in the web inbox (`INBOX_BASE_URL` is the inbox's own URL), or None when not set."""
+    base = settings.inbox_base_url.rstrip("/")
+    return f"{base}/cases/{case_id}" if base else None
+
+
+def _open_button(case_id: int, settings: Settings) -> list[InlineKeyboardButton]:
+    url = inbox_case_url(case_id, settings)
+    return [InlineKeyboardButton("Open in inbox", url=url)] if url else []
+
+
+def alert_markup(case_id: int, settings: Settings) -> InlineKeyboardMarkup:
+    """The buttons of a new case alert: Claim, and Open in inbox when the inbox has a public URL."""
+    row = [InlineKeyboardButton("Claim", callback_data=f"claim:{case_id}"), *_open_button(case_id, settings)]
+    return InlineKeyboardMarkup([row])
+
+
+def claimed_markup(case_id: int, clinician: str, settings: Settings) -> InlineKeyboardMarkup:
+    """The buttons once a case is claimed: who holds it (pressing it again says so), and Open in inbox."""
+    label = f"✅ Claimed by {clinician}"[:64]
+    row = [InlineKeyboardButton(label, callback_data=f"claim:{case_id}"), *_open_button(case_id, settings)]
+    return InlineKeyboardMarkup([row])
+
+
+def alert_prefix(payload: dict[str, Any]) -> str:
+    """A first line for a repeated alert (`payload["realert"]` is its round), else nothing."""
+    round_no = payload.get("realert")
+    if not isinstance(round_no, int) or round_no < 1:
+        return ""
+    return f"🔔 <b>Reminder {round_no}: still unclaimed</b>\n"
+
+
+def _escape_within(text: str, room: int) -> str:
+    """`text` HTML-escaped in at most `room` characters: cut between characters, never inside an entity."""
+    escaped = html.escape(text, quote=False)
+    if len(escaped) <= room:
+        return escaped
+    pieces: list[str] = []
+    used = 0
+    for char in text:
+        piece = html.escape(char, quote=False)
+        if used + len(piece) > room - 1:
+            break
+        pieces.append(piece)
+        used += len(piece)
+    return "".join(pieces) + "…"
+
+
+def render_reply(payload: dict[str, Any]) -> str:
+    """A clinician's reply as the patient reads it (HTML parse mode): who writes, their words, what to do."""
+    language = str(payload.get("language", "en"))
+    clinician = html.escape(str(payload.get("clinician") or "a clinician"), quote=False)[:200]
+    header = t(language, "clinician_reply_header", clinician=clinician)
+    footer = t(language, "clinician_reply_footer")
+    body = _escape_within(str(payload.get("text", "")), MESSAGE_LIMIT - len(header) - len(footer) - 4)
+    return f"{header}\n\n{body}\n\n{footer}"
+
+
+async def claim_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Claim the case of an alert for the clinician who pressed "Claim"."""
+    query = update.callback_query
+    user = update.effective_user
+    if query is None or user is None:
+        return
+    services = services_of(context)
+    case_id = int((query.data or "claim:0").split(":", 1)[1])
+    clinician = await services.run(accounts.find_by_telegram_user, services.sessions, user.id)
+    if clinician is None:
+        log.info("claim of case %s refused: Telegram user is not a registered clinician", case_id)
+        await query.answer(NOT_A_CLINICIAN, show_alert=True)
+        return
+    try:
+        result = await services.run(review.claim, services.sessions, clinician, case_id, via="telegram")
+    except review.CaseNotFound:
+        await query.answer(NOT_AVAILABLE, show_alert=True)
+        return
+    except review.ReviewConflict as exc:
+        await query.answer(f"Sorry, {exc}.", show_alert=True)
+        return
+    if result.newly_claimed:
+        await query.answer(f"You have claimed case #{case_id}.")
+    else:
+        await query.answer(f"You already hold case #{case_id}.")
+    try:
+        await query.edit_message_reply_markup(claimed_markup(case_id, result.claimed_by, services.settings))
+    except TelegramError as exc:  # "message is not modified" and the like: the claim itself stands
+        log.info("case %s: alert buttons not updated (%s)", case_id, exc.__class__.__name__)
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Add the clinician handlers; register before the patient handlers."""
+    application.add_handler(CallbackQueryHandler(claim_button, pattern=CLAIM_PATTERN))

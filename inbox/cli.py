@@ -1,0 +1,117 @@
+"""`python -m inbox`: manage clinician accounts from the command line (the first admin is made here).
+
+    python -m inbox create-user --email a@example.org --name "Dr A" --role admin --organisation north
+    python -m inbox list-users [--organisation north]
+    python -m inbox deactivate-user --email a@example.org
+    python -m inbox activate-user --email a@example.org
+    python -m inbox set-password --email a@example.org
+
+Passwords are read from standard input when it is not a terminal (one line), else asked for twice without
+echo. They never go on the command line, where other users and the shell history would see them.
+Exit status: 0 done, 1 refused (the message says why), 2 configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage import accounts
+from triage.config import ConfigError, load_settings
+from triage.db import make_engine, make_sessionmaker
+
+ACTOR = "cli"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m inbox", description="Manage the inbox's clinician accounts.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    create = commands.add_parser("create-user", help="create an account (password from stdin or a prompt)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True, help="the name colleagues and patients see")
+    create.add_argument("--role", required=True, choices=accounts.ROLES)
+    create.add_argument("--organisation", required=True, help="whose cases the account sees")
+    create.add_argument("--telegram-user-id", type=int, default=None, help="to use the Claim button in alerts")
+    listing = commands.add_parser("list-users", help="list the accounts")
+    listing.add_argument("--organisation", default=None)
+    for name, text in (
+        ("deactivate-user", "deactivate an account and end its sessions"),
+        ("activate-user", "activate an account again"),
+        ("set-password", "set a new password (from stdin or a prompt) and unlock the account"),
+    ):
+        commands.add_parser(name, help=text).add_argument("--email", required=True)
+    return parser
+
+
+def read_password(stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass) -> str:
+    """One line from a pipe, or asked twice on a terminal. Raises `AccountError` if the two differ."""
+    if not stdin.isatty():
+        return stdin.readline().rstrip("\r\n")
+    first = prompt("Password: ")
+    if prompt("Password again: ") != first:
+        raise accounts.AccountError("the two passwords differ")
+    return first
+
+
+def _account(factory: sessionmaker[Session], email: str) -> accounts.ClinicianView:
+    found = accounts.find_by_email(factory, email)
+    if found is None:
+        raise accounts.AccountError(f"no account with the email {email.strip().lower()}")
+    return found
+
+
+def run(args: argparse.Namespace, factory: sessionmaker[Session], stdin: TextIO, out: TextIO) -> None:
+    """Do one command. Raises `AccountError` when it is refused."""
+    if args.command == "create-user":
+        created = accounts.create_clinician(
+            factory,
+            email=args.email,
+            display_name=args.name,
+            role=args.role,
+            organisation=args.organisation,
+            password=read_password(stdin),
+            telegram_user_id=args.telegram_user_id,
+            actor=ACTOR,
+        )
+        print(f"created {created.role} {created.email} (id {created.id}) in {created.organisation}", file=out)
+    elif args.command == "list-users":
+        for c in accounts.list_clinicians(factory, organisation=args.organisation):
+            state = "active" if c.active else "deactivated"
+            telegram = c.telegram_user_id if c.telegram_user_id is not None else "-"
+            print(f"{c.id}\t{c.email}\t{c.display_name}\t{c.role}\t{c.organisation}\t{state}\t{telegram}", file=out)
+    elif args.command in ("deactivate-user", "activate-user"):
+        target = _account(factory, args.email)
+        active = args.command == "activate-user"
+        accounts.set_active(factory, target.id, active, actor=ACTOR)
+        print(f"{target.email}: {'activated' if active else 'deactivated'}", file=out)
+    elif args.command == "set-password":
+        target = _account(factory, args.email)
+        accounts.set_password(factory, target.id, read_password(stdin), actor=ACTOR)
+        print(f"{target.email}: password set, account unlocked, sessions ended", file=out)
+
+
+def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url, pool_size=1)
+    try:
+        run(args, make_sessionmaker(engine), stdin, out)
+    except accounts.AccountError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    return 0
