@@ -19,9 +19,11 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 from telegram import Update
-from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes
+from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot import patient
+import inbox
+from bot import clinician, patient
+from bot.ratelimit import RateLimiter
 from bot.sender import OutboxSender
 from bot.services import Services
 from triage.celery_app import create_celery
@@ -44,7 +46,7 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # user -> (lock, updates holding or awaiting it)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = None
@@ -54,13 +56,17 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         if key is None:
             await coroutine
             return
-        lock = self._locks.setdefault(key, asyncio.Lock())
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
         try:
             async with lock:
                 await coroutine
         finally:
-            if not lock.locked() and self._locks.get(key) is lock:
-                del self._locks[key]
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]  # nobody else waits: forget this user
+            else:
+                self._locks[key] = (lock, users - 1)
 
     async def initialize(self) -> None:
         return None
@@ -93,6 +99,9 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = services
+    limiter = RateLimiter(burst=settings.rate_limit_burst, per_second=settings.rate_limit_per_s)
+    application.add_handler(TypeHandler(Update, limiter), group=-1)
+    clinician.register(application)
     patient.register(application)
     application.add_error_handler(on_error)
     return application
@@ -187,6 +196,7 @@ def init_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_bot_lifecycle)
     app.router.add_get("/healthz", healthz)
+    inbox.setup(app, settings, services=lambda: app[SERVICES])
     if settings.telegram_mode == "webhook":
         app.router.add_post(WEBHOOK_PATH, telegram_webhook)
     return app

@@ -28,17 +28,23 @@ def patient_result(payload: dict[str, Any]) -> str:
     lang = str(payload.get("language", "en"))
     tier = str(payload.get("tier", "routine"))
     parts = [t(lang, f"tier.{tier}")]
+    if payload.get("raised_from"):
+        parts.insert(0, t(lang, "tier_raised"))
     if not payload.get("model_used", True):
         parts.append(t(lang, "no_model"))
     if lang == "en":
-        # Rule reasons and condition labels are written in English; other languages get them once translated.
+        # The rules' reasons are written in English, for clinicians; other languages get the tier's advice alone.
         reasons = [str(r.get("text", "")) for r in payload.get("reasons", []) if r.get("tier") == tier][:2]
         if reasons:
             parts.append(t(lang, "why", reasons=_esc("; ".join(reasons))))
-        conditions = [CONDITIONS.get(str(d.get("condition")), "") for d in payload.get("differential", [])]
-        conditions = [c for c in conditions if c and c != CONDITIONS["other"]][:3]
-        if conditions:
-            parts.append(t(lang, "possible", conditions=_esc(", ".join(conditions))))
+    findings = [str(f) for f in payload.get("findings", []) if str(f).strip()][:3]
+    if findings:
+        parts.append(t(lang, "findings", findings=_esc("; ".join(findings))))
+    conditions = [str(d.get("condition")) for d in payload.get("differential", [])
+                  if float(d.get("likelihood", 0)) >= 0.1]
+    labels = [t(lang, f"condition.{c}") for c in conditions if c in CONDITIONS and c != "other"][:3]
+    if labels:
+        parts.append(t(lang, "possible", conditions=_esc(", ".join(labels))))
     answer = str(payload.get("answer", "")).strip()
     if answer:
         parts.append(_esc(answer[:1200]))
@@ -91,3 +97,12 @@ def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, An
     while len("\n".join(lines)) > limit and len(lines) > 1:
         lines.pop()  # whole lines only: a cut inside a tag would make Telegram refuse the message
     return "\n".join(lines)
+
+
+def followup_answer(payload: dict[str, Any]) -> str:
+    """The model's answer to a follow-up question, or word that it could not answer."""
+    lang = str(payload.get("language", "en"))
+    answer = str(payload.get("answer", "")).strip()
+    if payload.get("failed") or not answer:
+        return t(lang, "followup_failed")
+    return "\n\n".join([_esc(answer[:3000]), t(lang, "disclaimer")])

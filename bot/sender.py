@@ -17,7 +17,7 @@ from telegram import Bot, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot import render
+from bot import clinician, render
 from bot.services import Services
 from triage import cases, outbox
 from triage.db import transaction
@@ -109,6 +109,14 @@ class OutboxSender:
             return message.message_id
         if job.kind == "clinician_alert" and job.case_id is not None:
             return await self._deliver_alert(job, job.case_id)
+        if job.kind == "followup_answer":
+            message = await self.bot.send_message(job.chat_id, render.followup_answer(job.payload),
+                                                  parse_mode=ParseMode.HTML)
+            return message.message_id
+        if job.kind == "clinician_reply":
+            text = clinician.render_reply(job.payload)
+            message = await self.bot.send_message(job.chat_id, text, parse_mode=ParseMode.HTML)
+            return message.message_id
         if job.kind == "text":
             message = await self.bot.send_message(job.chat_id, str(job.payload["text"]), parse_mode=ParseMode.HTML)
             return message.message_id
@@ -118,13 +126,23 @@ class OutboxSender:
         services = self.services
         summary = await services.run(cases.case_summary, services.sessions, case_id)
         key = await services.run(cases.first_image_key, services.sessions, case_id)
+        markup = clinician.alert_markup(case_id, services.settings)
+        prefix = clinician.alert_prefix(job.payload)
         if key is not None:
             data = await services.run(services.images.get, key)
-            caption = render.clinician_alert(case_id, job.payload, summary, limit=render.CAPTION_LIMIT)
+            caption = prefix + render.clinician_alert(
+                case_id, job.payload, summary, limit=render.CAPTION_LIMIT - len(prefix)
+            )
             message = await self.bot.send_photo(
-                job.chat_id, InputFile(data, filename=f"case-{case_id}.jpg"), caption=caption, parse_mode=ParseMode.HTML
+                job.chat_id,
+                InputFile(data, filename=f"case-{case_id}.jpg"),
+                caption=caption,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
             )
         else:
-            text = render.clinician_alert(case_id, job.payload, summary, limit=render.MESSAGE_LIMIT)
-            message = await self.bot.send_message(job.chat_id, text, parse_mode=ParseMode.HTML)
+            text = prefix + render.clinician_alert(
+                case_id, job.payload, summary, limit=render.MESSAGE_LIMIT - len(prefix)
+            )
+            message = await self.bot.send_message(job.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
         return message.message_id

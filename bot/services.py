@@ -36,6 +36,10 @@ class Services:
         """Queue `analyze_case`; call only after the case is committed. Blocking: use `run`."""
         self.celery.send_task("triage.analyze_case", args=[case_id])
 
+    def send_followup(self, case_id: int, message_id: int) -> None:
+        """Queue `answer_question` for a stored follow-up question. Blocking: use `run`."""
+        self.celery.send_task("triage.answer_question", args=[case_id, message_id])
+
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
     services = context.bot_data["services"]

@@ -18,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.processes import Proc, free_port, python
 from triage.db import make_engine, make_sessionmaker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,3 +105,34 @@ def redis_url() -> str:
 def unique_queue() -> str:
     """A queue name no other test run uses, so tests on the shared Redis never see each other's messages."""
     return f"test-{uuid.uuid4().hex[:12]}"
+
+
+# -- the model server, shared by the tests that start real processes (it is stateless) ---------------------------
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="the model extra is not installed: pip install -e '.[model]'")
+    from model_server.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-gemma3", arch="gemma3")
+
+
+@pytest.fixture(scope="session")
+def model_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proc]:
+    """The model server process with a tiny random-weight model, shared by every test that needs one."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "MODEL_BACKEND": "hf",
+        "MODEL_PATH": str(tiny_model),
+        "MODEL_PORT": str(port),
+        "MODEL_HOST": "127.0.0.1",
+        "HF_HUB_OFFLINE": "1",
+        "MODEL_MAX_NEW_TOKENS": "16",
+    }
+    proc = Proc("model", python("-m", "model_server"), env, tmp_path_factory.mktemp("model-logs"))
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=180)
+        proc.url = f"http://127.0.0.1:{port}"
+        yield proc
+    finally:
+        proc.stop()

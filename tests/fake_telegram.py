@@ -46,6 +46,8 @@ class FakeBotAPI:
         self._update_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        # chat id -> queue of that chat's calls, for load tests that follow thousands of chats cheaply
+        self.listeners: dict[int, asyncio.Queue[Call]] = {}
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -242,9 +244,13 @@ class FakeBotAPI:
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})
         result = self._answer(method, params, files)
+        call = Call(method, params, files=files)
         async with self._changed:
-            self.calls.append(Call(method, params, files=files))
+            self.calls.append(call)
             self._changed.notify_all()
+        listener = self.listeners.get(_chat(params))
+        if listener is not None:
+            listener.put_nowait(call)
         if result is None:
             return web.json_response(
                 {"ok": False, "error_code": 400, "description": "Bad Request: not found"}, status=400
@@ -302,3 +308,10 @@ class FakeBotAPI:
         if data is None:
             raise web.HTTPNotFound()
         return web.Response(body=data, content_type="application/octet-stream")
+
+
+def _chat(params: dict[str, Any]) -> int:
+    try:
+        return int(params.get("chat_id", 0))
+    except (TypeError, ValueError):
+        return 0

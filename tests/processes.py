@@ -26,6 +26,7 @@ class Proc:
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
+        self.url = ""  # where it serves, for the processes that do
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
@@ -76,6 +77,19 @@ class Proc:
 
 def python(*args: str) -> list[str]:
     return [sys.executable, *args]
+
+
+def children(pid: int) -> list[int]:
+    """The direct child processes of `pid` (e.g. a Celery worker's pool processes)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def celery_beat(data_dir: Path) -> list[str]:
+    return python("-m", "celery", "-A", "triage.worker", "beat", "--loglevel", "INFO",
+                  "--schedule", str(data_dir / "beat-schedule"))
 
 
 def celery_worker(queue: str, concurrency: int = 1) -> list[str]:

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.texts import CATALOG, LANGUAGES
+from bot import questionnaire as qn
+from bot.texts import LANGUAGES, catalog
 from model_server.api import CONDITIONS
 from tests.conftest import ROOT
 from triage.config import Settings
-from triage.rules import CONDITION_TIERS
+from triage.models import CaseStatus
+from triage.rules import BODY_SITES, CONDITION_TIERS, EXTENTS, SYMPTOMS, TIERS
 
 
 def _imports(package: str) -> set[str]:
@@ -67,12 +69,27 @@ def test_the_model_and_the_rules_share_one_condition_vocabulary() -> None:
 
 
 def test_every_language_has_every_message_with_the_same_placeholders() -> None:
-    english = CATALOG["en"]
+    english = catalog("en")
     for language in LANGUAGES:
-        catalog = CATALOG[language]
-        assert set(catalog) == set(english), language
+        messages = catalog(language)
+        assert set(messages) == set(english), (language, set(english) ^ set(messages))
         for key, text in english.items():
-            assert set(re.findall(r"{(\w+)}", catalog[key])) == set(re.findall(r"{(\w+)}", text)), (language, key)
+            assert set(re.findall(r"{(\w+)}", messages[key])) == set(re.findall(r"{(\w+)}", text)), (language, key)
+
+
+def test_every_message_the_code_asks_for_exists() -> None:
+    english = catalog("en")
+    literal = set()
+    for path in (ROOT / "bot").rglob("*.py"):
+        literal |= set(re.findall(r"\bt\([^,()]+, \"([a-z_.]+)\"", path.read_text()))
+    dynamic = {f"tier.{x}" for x in TIERS} | {f"tier_name.{x}" for x in (*TIERS, "pending")}
+    dynamic |= {f"status.{x}" for x in CaseStatus} | {f"q.{s.key}" for s in qn.STEPS}
+    dynamic |= {f"quality.{x}" for x in ("too_small", "too_dark", "too_bright", "blurred", "not_skin")}
+    dynamic |= {o.label for s in qn.STEPS for o in s.options} | {f"symptom.{x}" for x in SYMPTOMS}
+    dynamic |= {f"site.{x}" for x in BODY_SITES} | {f"extent.{x}" for x in EXTENTS}
+    dynamic |= {f"condition.{x}" for x in CONDITIONS}
+    assert len(literal) > 40
+    assert literal | dynamic <= set(english), sorted((literal | dynamic) - set(english))
 
 
 def test_env_example_lists_every_setting() -> None:

@@ -11,12 +11,14 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.bot_harness import SECRET as HARNESS_SECRET
+from tests.bot_harness import PatientPhone
 from tests.fake_telegram import FakeBotAPI
 from tests.images import skin_photo
 from tests.processes import Proc, celery_worker, free_port, python
@@ -25,36 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CLINICIANS = -100777
 PATIENT = 4242
-SECRET = "e2e-secret_TOKEN"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the model extra is not installed: pip install -e '.[model]'")
-    from model_server.tiny import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("model") / "tiny-gemma3", arch="gemma3")
-
-
-@pytest.fixture(scope="module")
-def model_server(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The model server process, shared by the tests of this module (it is stateless)."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MODEL_BACKEND": "hf",
-        "MODEL_PATH": str(tiny_model),
-        "MODEL_PORT": str(port),
-        "MODEL_HOST": "127.0.0.1",
-        "HF_HUB_OFFLINE": "1",
-        "MODEL_MAX_NEW_TOKENS": "16",
-    }
-    proc = Proc("model", python("-m", "model_server"), env, tmp_path_factory.mktemp("model-logs"))
-    try:
-        proc.wait_http(f"http://127.0.0.1:{port}/healthz", timeout=180)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.stop()
+SECRET = HARNESS_SECRET
 
 
 @pytest.fixture
@@ -66,7 +39,7 @@ async def telegram() -> AsyncIterator[FakeBotAPI]:
 
 
 @pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.services)])
-def stack_env(request: pytest.FixtureRequest, tmp_path: Path, model_server: str) -> dict[str, str]:
+def stack_env(request: pytest.FixtureRequest, tmp_path: Path, model_server: Proc) -> dict[str, str]:
     env = {
         **os.environ,
         "DATA_DIR": str(tmp_path / "data"),
@@ -75,7 +48,7 @@ def stack_env(request: pytest.FixtureRequest, tmp_path: Path, model_server: str)
         "TELEGRAM_WEBHOOK_SECRET": SECRET,
         "CLINICIAN_CHAT_ID": str(CLINICIANS),
         "WEB_PORT": str(free_port()),
-        "MODEL_SERVER_URL": model_server,
+        "MODEL_SERVER_URL": model_server.url,
         "MODEL_MAX_ATTEMPTS": "2",
         "MODEL_RETRY_BACKOFF_S": "0.5",
         "OUTBOX_POLL_INTERVAL_S": "0.1",
@@ -96,8 +69,27 @@ def _release(env: dict[str, str]) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+class _HttpWeb:
+    """The web process over real HTTP, with the small interface `PatientPhone` drives."""
+
+    def __init__(self, client: httpx.AsyncClient) -> None:
+        self.client = client
+
+    async def post(self, path: str, json: object, headers: dict[str, str]) -> _Resp:
+        return _Resp(await self.client.post(path, json=json, headers=headers))
+
+
+class _Resp:
+    def __init__(self, resp: httpx.Response) -> None:
+        self.status = resp.status_code
+        self._text = resp.text
+
+    async def text(self) -> str:
+        return self._text
+
+
 async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
-    telegram: FakeBotAPI, stack_env: dict[str, str], tmp_path: Path
+    telegram: FakeBotAPI, stack_env: dict[str, str], tmp_path: Path, model_server: Proc
 ) -> None:
     env = {**stack_env, "TELEGRAM_API_BASE_URL": telegram.base_url, "TELEGRAM_API_FILE_URL": telegram.file_url}
     _release(env)
@@ -111,38 +103,36 @@ async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
         await asyncio.to_thread(web.wait_http, f"{web_url}/healthz", 60)
         await asyncio.to_thread(worker.wait_log, "ready", 60)
         async with httpx.AsyncClient(base_url=web_url, timeout=10) as client:
-
-            async def post(update: dict[str, object], secret: str = SECRET) -> int:
-                resp = await client.post(
-                    "/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
-                )
-                return resp.status_code
-
-            assert await post(telegram.text_update(PATIENT, "/start"), secret="wrong") == 403
-            assert await post(telegram.text_update(PATIENT, "/start")) == 200
-            await telegram.wait_for(lambda calls: telegram.sent("sendMessage", PATIENT))
-            consent = telegram.sent("sendMessage", PATIENT)[0]
-            assert "not a diagnosis" in consent.params["text"]
-            assert "consent:yes:en" in str(consent.params["reply_markup"])
-
-            assert await post(telegram.callback_update(PATIENT, "consent:yes:en")) == 200
-            await telegram.wait_for(lambda calls: len(telegram.sent("sendMessage", PATIENT)) >= 2)
-            assert "photo" in telegram.sent("sendMessage", PATIENT)[1].params["text"]
-
-            caption = "Fever since yesterday and the spots don't fade when I press a glass on them"
-            assert await post(telegram.photo_update(PATIENT, skin_photo(), caption=caption)) == 200
-            await telegram.wait_for(
-                lambda calls: any(
-                    "analysed" in str(c.params.get("text")) for c in telegram.sent("sendMessage", PATIENT)
-                )
-            )
-
-            await telegram.wait_for(
-                lambda calls: any(
-                    "EMERGENCY" in str(c.params.get("text")) for c in telegram.sent("sendMessage", PATIENT)
-                ),
-                timeout=120,
-            )
+            wrong = await client.post("/telegram/webhook", json=telegram.text_update(PATIENT, "/start"),
+                                      headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"})
+            assert wrong.status_code == 403
+            phone = PatientPhone(_HttpWeb(client), telegram, PATIENT)  # type: ignore[arg-type]
+            await phone.send("/start")
+            assert "not a diagnosis" in await phone.expect("Do you agree?")
+            await phone.tap("consent:yes:en")
+            await phone.expect("1 to 3 photos")
+            await phone.photo(skin_photo(), caption="Spots on my legs since yesterday")
+            await phone.expect("Photo 1 received")
+            await phone.tap(":done")
+            await phone.expect("How old")
+            await phone.tap(":age:adult")
+            for _ in range(3):  # where, how long, how much: skipped
+                await phone.expect("?")
+                await phone.tap(lambda data: data.endswith((":_skip", ":_done")))
+            await phone.expect("Right now")
+            await phone.tap(":emergency:fever")
+            await phone.tap(":emergency:non_blanching_rash")
+            await phone.tap(":_done")
+            await phone.expect("suggest an emergency")  # at once, before any model call
+            for _ in range(5):  # symptoms, mole, pregnant, immune system, diabetes
+                await phone.expect("?")
+                await phone.tap(lambda data: data.endswith((":_skip", ":_done")))
+            await phone.expect("Anything else")
+            await phone.send("The spots don't fade when I press a glass on them")
+            await phone.expect("Please check your case")
+            await phone.tap(":submit")
+            await phone.expect("being analysed")
+            answer = await phone.expect("EMERGENCY", timeout=120)
             await telegram.wait_for(lambda calls: telegram.sent("sendPhoto", CLINICIANS), timeout=60)
     except BaseException:
         print("--- web ---\n" + web.log_tail(60) + "\n--- worker ---\n" + worker.log_tail(60))
@@ -151,14 +141,17 @@ async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
         web.stop()
         worker.stop()
 
-    answer = next(c for c in telegram.sent("sendMessage", PATIENT) if "EMERGENCY" in str(c.params.get("text")))
-    assert "emergency number" in answer.params["text"]
-    assert "not a diagnosis" in answer.params["text"]
-    assert "dermatologist" in answer.params["text"]  # forwarded: a clinician will reply
+    assert "emergency number" in answer
+    assert "not a diagnosis" in answer
+    assert "dermatologist" in answer  # forwarded: a clinician will reply
     alert = telegram.sent("sendPhoto", CLINICIANS)[0]
     assert "EMERGENCY" in alert.params["caption"]
     assert alert.files["photo"][:2] == b"\xff\xd8"  # the stored, re-encoded JPEG
     assert b"PhoneMaker" not in alert.files["photo"]  # no camera or GPS metadata leaves the system
     assert len(telegram.sent("sendPhoto", CLINICIANS)) == 1
-    results = [c for c in telegram.sent("sendMessage", PATIENT) if "EMERGENCY" in str(c.params.get("text"))]
-    assert len(results) == 1
+    assert sum("EMERGENCY" in m for m in phone.messages()) == 1
+    # Privacy: no patient words, photo bytes or secrets in any process's log.
+    for log in (web.log_path, worker.log_path, model_server.log_path):
+        text = log.read_text(errors="replace")
+        for secret in ("Spots on my legs", "press a glass", "TEST-TOKEN", SECRET, "PhoneMaker", "JFIF"):
+            assert secret not in text, f"{secret!r} in {log.name}"

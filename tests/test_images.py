@@ -104,3 +104,19 @@ def test_embedded_default_generates_a_private_key_file_once(tmp_path: Path) -> N
     assert load_keys("", key_file) == first
     with pytest.raises(ValueError, match="IMAGE_ENCRYPTION_KEYS"):
         load_keys("not-a-key", key_file)
+
+
+def test_the_rotation_command_reencrypts_under_the_new_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from triage.admin import main
+
+    old, new = Fernet.generate_key(), Fernet.generate_key()
+    key = ImageStore(tmp_path / "images", [old]).put(b"photo")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IMAGE_ENCRYPTION_KEYS", f"{new.decode()},{old.decode()}")
+    assert main(["rotate-image-keys"]) == 0
+    assert "re-encrypted 1 photos" in capsys.readouterr().out
+    assert ImageStore(tmp_path / "images", [new]).get(key) == b"photo"
+    monkeypatch.setenv("IMAGE_ENCRYPTION_KEYS", "not-a-key")
+    assert main(["rotate-image-keys"]) == 2
+    assert "IMAGE_ENCRYPTION_KEYS" in capsys.readouterr().err

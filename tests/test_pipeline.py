@@ -15,9 +15,9 @@ from cryptography.fernet import Fernet
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.images import skin_photo
-from triage import cases, pipeline
-from triage.images import ImageStore, sanitize_image
+from tests.factories import make_case
+from triage import pipeline
+from triage.images import ImageStore
 from triage.model_client import ModelClient
 from triage.models import Case, CaseStatus, ModelResult, Outbox, TriageDecision, utcnow
 
@@ -71,18 +71,9 @@ def store(tmp_path: Path) -> ImageStore:
     return ImageStore(tmp_path / "images", [Fernet.generate_key()])
 
 
-def _queued_case(
-    sessions: sessionmaker[Session],
-    store: ImageStore,
-    text: str = "itchy spots",
-    answers: dict[str, Any] | None = None,
-    user: int = 77,
-) -> int:
-    patient = cases.record_consent(sessions, telegram_user_id=user, chat_id=user, language="en", consent_version="t")
-    image = sanitize_image(skin_photo(), max_bytes=10**7, max_pixels=10**8)
-    return cases.submit_photo_case(
-        sessions, store, patient_id=patient.id, image=image, text=text, answers=answers or {}, language="en"
-    )
+def _queued_case(sessions: sessionmaker[Session], store: ImageStore, text: str = "itchy spots",
+                 answers: dict[str, Any] | None = None, user: int = 77) -> int:
+    return make_case(sessions, store, user=user, text=text, answers=answers)
 
 
 CONFIG = pipeline.PipelineConfig(clinician_chat_id=CLINICIANS, stuck_after_s=600)

@@ -9,9 +9,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.images import skin_photo
-from triage import cases
-from triage.images import ImageStore, sanitize_image
+from tests.factories import make_case
+from triage.images import ImageStore
 from triage.models import AuditEvent, CaseImage, utcnow
 from triage.tasks import purge_images_before
 
@@ -19,12 +18,8 @@ from triage.tasks import purge_images_before
 def test_retention_deletes_old_photo_files_and_keeps_the_record(sessions: sessionmaker[Session],
                                                                 tmp_path: Path) -> None:
     store = ImageStore(tmp_path, [Fernet.generate_key()])
-    image = sanitize_image(skin_photo(), max_bytes=10**7, max_pixels=10**8)
     for user in (1, 2):
-        patient = cases.record_consent(sessions, telegram_user_id=user, chat_id=user, language="en",
-                                       consent_version="t")
-        cases.submit_photo_case(sessions, store, patient_id=patient.id, image=image, text="", answers={},
-                                language="en")
+        make_case(sessions, store, user=user)
     with sessions.begin() as session:
         session.execute(update(CaseImage).where(CaseImage.id == 1).values(created_at=utcnow() - dt.timedelta(days=91)))
     assert purge_images_before(sessions, store, utcnow() - dt.timedelta(days=90)) == 1

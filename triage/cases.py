@@ -1,22 +1,29 @@
 """The patient side of the case workflow, as small synchronous functions over a session factory.
 
-The bot calls these through `asyncio.to_thread`, so the event loop never waits on the database. Each function
-is one transaction: a case is either stored whole (row, image, status) or not at all.
+The bot calls these through its thread pool, so the event loop never waits on the database. Each function is
+one transaction, and the patient's place in the conversation (`Patient.conversation_state` and `_data`) is
+written in the same transaction as the change it follows: a restart resumes exactly there.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage.db import transaction
 from triage.images import CleanImage, ImageStore
 from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, Patient, utcnow
 
+MAX_IMAGES = 3
 OPEN_STATUSES = (CaseStatus.COLLECTING, CaseStatus.QUEUED, CaseStatus.ANALYZING)
+
+
+class TooManyImages(Exception):
+    """The case already has `MAX_IMAGES` photos."""
 
 
 @dataclass(frozen=True)
@@ -29,15 +36,41 @@ class PatientView:
     state: str
     data: dict[str, Any]
 
+    @property
+    def case_id(self) -> int | None:
+        value = self.data.get("case_id")
+        return int(value) if isinstance(value, int) else None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    id: int
+    status: str
+    tier: str | None
+    answers: dict[str, Any]
+    text: str
+    image_count: int
+    image_verdicts: list[str]
+    created_at: dt.datetime
+    forwarded: bool
+
 
 def _view(patient: Patient) -> PatientView:
-    return PatientView(
-        patient.id,
-        patient.language,
-        patient.consented_at is not None,
-        patient.conversation_state,
-        dict(patient.conversation_data or {}),
-    )
+    return PatientView(patient.id, patient.language, patient.consented_at is not None,
+                       patient.conversation_state, dict(patient.conversation_data or {}))
+
+
+def _case_view(case: Case) -> CaseView:
+    images = [img for img in case.images if img.deleted_at is None]
+    return CaseView(case.id, case.status, case.tier, dict(case.answers), case.patient_text, len(images),
+                    [str(img.quality.get("verdict", "good")) for img in images], case.created_at, case.forwarded)
+
+
+def _set_state(patient: Patient, state: str, data: dict[str, Any] | None) -> None:
+    patient.conversation_state = state
+    if data is not None:
+        patient.conversation_data = data
+    patient.updated_at = utcnow()
 
 
 def get_patient(factory: sessionmaker[Session], telegram_user_id: int) -> PatientView | None:
@@ -59,85 +92,172 @@ def record_consent(
         patient.language = language
         patient.consent_version = consent_version
         patient.consented_at = utcnow()
-        patient.conversation_state = "awaiting_photo"
-        patient.updated_at = utcnow()
+        _set_state(patient, "idle", {})
         session.flush()
-        session.add(
-            AuditEvent(actor=f"patient:{patient.id}", action="consent.given", details={"version": consent_version})
-        )
+        session.add(AuditEvent(actor=f"patient:{patient.id}", action="consent.given",
+                               details={"version": consent_version}))
         return _view(patient)
 
 
 def set_state(factory: sessionmaker[Session], patient_id: int, state: str, data: dict[str, Any] | None = None) -> None:
     with transaction(factory) as session:
+        _set_state(session.get_one(Patient, patient_id), state, data)
+
+
+def set_language(factory: sessionmaker[Session], patient_id: int, language: str) -> None:
+    with transaction(factory) as session:
         patient = session.get_one(Patient, patient_id)
-        patient.conversation_state = state
-        if data is not None:
-            patient.conversation_data = data
+        patient.language = language
         patient.updated_at = utcnow()
 
 
-def submit_photo_case(
-    factory: sessionmaker[Session],
-    store: ImageStore,
-    *,
-    patient_id: int,
-    image: CleanImage,
-    text: str,
-    answers: dict[str, Any],
-    language: str,
-    organisation: str = "default",
-    telegram_file_unique_id: str | None = None,
-) -> int:
-    """Store the image (encrypted) and a queued case in one go. Returns the case id.
+def _withdraw_collecting(session: Session, store: ImageStore, patient_id: int) -> int:
+    cases = session.scalars(select(Case).where(Case.patient_id == patient_id, Case.status == CaseStatus.COLLECTING))
+    count = 0
+    for case in cases:
+        for image in case.images:
+            store.delete(image.storage_key)
+            image.deleted_at = utcnow()
+        case.status = CaseStatus.WITHDRAWN
+        case.updated_at = utcnow()
+        count += 1
+    return count
 
-    The image file is written first; if the transaction then fails, the file is removed again, so nothing is
-    left half stored. The caller sends `analyze_case` only after this returns (the case is committed).
+
+def start_case(
+    factory: sessionmaker[Session], store: ImageStore, *, patient_id: int, language: str, organisation: str,
+    nonce: int = 0,
+) -> int:
+    """A new case collecting photos; an unfinished earlier one is withdrawn (its photos deleted)."""
+    with transaction(factory) as session:
+        _withdraw_collecting(session, store, patient_id)
+        now = utcnow()
+        case = Case(patient_id=patient_id, status=CaseStatus.COLLECTING, language=language, organisation=organisation,
+                    answers={"patient": {}, "answers": {"symptoms": []}}, created_at=now, updated_at=now)
+        session.add(case)
+        session.flush()
+        _set_state(session.get_one(Patient, patient_id), "photos", {"case_id": case.id, "nonce": nonce})
+        return case.id
+
+
+def cancel_case(factory: sessionmaker[Session], store: ImageStore, patient_id: int) -> bool:
+    """Withdraw the case being collected and go idle. Returns whether there was one."""
+    with transaction(factory) as session:
+        count = _withdraw_collecting(session, store, patient_id)
+        _set_state(session.get_one(Patient, patient_id), "idle", {})
+        return count > 0
+
+
+def add_image(
+    factory: sessionmaker[Session], store: ImageStore, *, case_id: int, image: CleanImage,
+    telegram_file_unique_id: str | None = None,
+) -> tuple[int, bool]:
+    """Add a photo to a collecting case. Returns (photos now, whether a poor earlier photo was replaced).
+
+    A new photo replaces the latest one if that one failed the quality check: it is the retake. The encrypted
+    file is written first and removed again if the transaction fails, so nothing is half stored.
+    Raises `TooManyImages` at `MAX_IMAGES`, `ValueError` if the case is no longer collecting.
     """
     key = store.put(image.data)
+    replaced_key: str | None = None
     try:
         with transaction(factory) as session:
-            now = utcnow()
-            case = Case(
-                patient_id=patient_id,
-                status=CaseStatus.QUEUED,
-                language=language,
-                answers=answers,
-                patient_text=text,
-                submitted_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(case)
-            session.flush()
-            session.add(
-                CaseImage(
-                    case_id=case.id,
-                    storage_key=key,
-                    sha256=image.sha256,
-                    content_type=image.content_type,
-                    width=image.width,
-                    height=image.height,
-                    size_bytes=len(image.data),
-                    quality=dict(image.quality),
-                    telegram_file_unique_id=telegram_file_unique_id,
-                )
-            )
-            if text:
-                session.add(Message(case_id=case.id, role="patient", text=text))
-            patient = session.get_one(Patient, patient_id)
-            patient.conversation_state = "waiting_result"
-            patient.conversation_data = {"case_id": case.id}
-            patient.updated_at = now
-            session.add(
-                AuditEvent(
-                    actor=f"patient:{patient_id}", action="case.submitted", case_id=case.id, details={"images": 1}
-                )
-            )
-            return case.id
+            case = session.get_one(Case, case_id)
+            if case.status != CaseStatus.COLLECTING:
+                raise ValueError("case is not collecting photos")
+            images = [img for img in case.images if img.deleted_at is None]
+            if images and images[-1].quality.get("verdict", "good") != "good":
+                replaced_key = images[-1].storage_key
+                session.delete(images[-1])
+                images = images[:-1]
+            if len(images) >= MAX_IMAGES:
+                raise TooManyImages
+            session.add(CaseImage(case_id=case_id, storage_key=key, sha256=image.sha256,
+                                  content_type=image.content_type, width=image.width, height=image.height,
+                                  size_bytes=len(image.data), quality=dict(image.quality),
+                                  telegram_file_unique_id=telegram_file_unique_id))
+            case.updated_at = utcnow()
+            count = len(images) + 1
     except BaseException:
         store.delete(key)
         raise
+    if replaced_key is not None:
+        store.delete(replaced_key)
+    return count, replaced_key is not None
+
+
+def save_progress(
+    factory: sessionmaker[Session], *, patient_id: int, case_id: int, state: str, data: dict[str, Any],
+    answers: dict[str, Any] | None = None, text: str | None = None,
+) -> None:
+    """Store the answers (and free text) given so far together with the patient's place in the conversation."""
+    with transaction(factory) as session:
+        case = session.get_one(Case, case_id)
+        if answers is not None:
+            case.answers = answers
+        if text is not None:
+            case.patient_text = text
+        case.updated_at = utcnow()
+        _set_state(session.get_one(Patient, patient_id), state, data)
+
+
+def submit_case(factory: sessionmaker[Session], *, patient_id: int, case_id: int) -> bool:
+    """Move a collecting case with at least one photo to `queued`. False if it was already submitted.
+
+    Send `analyze_case` only after this returns True: the case is committed.
+    """
+    with transaction(factory) as session:
+        now = utcnow()
+        has_image = session.scalar(select(CaseImage.id).where(CaseImage.case_id == case_id).limit(1)) is not None
+        if not has_image:
+            return False
+        result = session.execute(
+            update(Case)
+            .where(Case.id == case_id, Case.patient_id == patient_id, Case.status == CaseStatus.COLLECTING)
+            .values(status=CaseStatus.QUEUED, submitted_at=now, updated_at=now)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        case = session.get_one(Case, case_id)
+        if case.patient_text:
+            session.add(Message(case_id=case_id, role="patient", text=case.patient_text))
+        _set_state(session.get_one(Patient, patient_id), "waiting_result", {"case_id": case_id})
+        session.add(AuditEvent(actor=f"patient:{patient_id}", action="case.submitted", case_id=case_id,
+                               details={"images": len(case.images)}))
+        return True
+
+
+def add_followup(factory: sessionmaker[Session], *, patient_id: int, case_id: int, text: str) -> int | None:
+    """Store a follow-up question about the patient's own case. Returns the message id, None if not theirs."""
+    with transaction(factory) as session:
+        case = session.get(Case, case_id)
+        if case is None or case.patient_id != patient_id:
+            return None
+        message = Message(case_id=case_id, role="patient", text=text)
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def get_case(factory: sessionmaker[Session], patient_id: int, case_id: int) -> CaseView | None:
+    """The patient's own case; None for anybody else's."""
+    with factory() as session:
+        case = session.get(Case, case_id)
+        if case is None or case.patient_id != patient_id:
+            return None
+        return _case_view(case)
+
+
+def patient_cases(factory: sessionmaker[Session], patient_id: int, limit: int = 10) -> list[CaseView]:
+    """The patient's own submitted cases, newest first."""
+    with factory() as session:
+        cases = session.scalars(
+            select(Case)
+            .where(Case.patient_id == patient_id, Case.status.not_in([CaseStatus.COLLECTING, CaseStatus.WITHDRAWN]))
+            .order_by(Case.id.desc())
+            .limit(limit)
+        )
+        return [_case_view(case) for case in cases]
 
 
 def first_image_key(factory: sessionmaker[Session], case_id: int) -> str | None:
@@ -156,19 +276,14 @@ def case_summary(factory: sessionmaker[Session], case_id: int) -> dict[str, Any]
         case = session.get(Case, case_id)
         if case is None:
             return None
-        return {
-            "id": case.id,
-            "status": case.status,
-            "tier": case.tier,
-            "answers": dict(case.answers),
-            "text": case.patient_text,
-            "language": case.language,
-        }
+        return {"id": case.id, "status": case.status, "tier": case.tier, "answers": dict(case.answers),
+                "text": case.patient_text, "language": case.language}
 
 
 def erase_patient(factory: sessionmaker[Session], store: ImageStore, telegram_user_id: int) -> int | None:
-    """Erase everything stored about a patient: image files, cases and all that hangs off them, pending
-    messages, conversation state. Returns how many cases were erased, or None if nothing was stored.
+    """Erase everything stored about a patient: image files, cases and all that hangs off them, messages
+    queued or sent to them, conversation state. Returns how many cases were erased, or None if nothing was
+    stored.
 
     Image files go first: if the database step then fails, the patient can ask again and nothing of the
     photos is left in between. The audit trail keeps one row saying that an erasure happened, with no content.

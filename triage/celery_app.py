@@ -28,7 +28,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "task_default_queue": settings.celery_queue,
         "beat_schedule": {
-            "recover-stuck-cases": {"task": "triage.recover_stuck_cases", "schedule": 60.0},
+            "recover-stuck-cases": {"task": "triage.recover_stuck_cases", "schedule": settings.recovery_interval_s},
+            "realert-unclaimed": {"task": "triage.realert_unclaimed", "schedule": 60.0},
             "purge-expired-images": {"task": "triage.purge_expired_images", "schedule": 3600.0},
         },
         "beat_schedule_filename": str((settings.data_dir / "celerybeat-schedule").resolve()),
@@ -46,7 +47,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         }
     else:
         # Longer than the longest analysis, so Redis does not hand a running task to a second worker.
-        config["broker_transport_options"] = {"visibility_timeout": 3600}
+        config["broker_transport_options"] = {"visibility_timeout": settings.broker_visibility_timeout_s}
     return config
 
 

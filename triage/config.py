@@ -45,10 +45,16 @@ class Settings(BaseSettings):
     organisation: str = Field(default="default", pattern=r"^[a-z0-9_-]{1,64}$", description="organisation of new cases")
     inbox_base_url: str = Field(default="", description="public URL of the clinician inbox, for alert links")
     realert_unclaimed_after_s: int = Field(default=1800, ge=60)
+    inbox_cookie_secure: bool = Field(default=True, description="session cookie over HTTPS only")
+    inbox_session_max_age_s: int = Field(default=12 * 3600, ge=300, le=7 * 24 * 3600)
+    inbox_session_idle_s: int = Field(default=2 * 3600, ge=60, le=7 * 24 * 3600)
+    inbox_max_form_bytes: int = Field(default=64 * 1024, ge=4096, le=1024 * 1024)
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=1, le=65535)
     max_concurrent_updates: int = Field(default=16, ge=1, le=256)
+    rate_limit_burst: int = Field(default=20, ge=1, description="updates a patient may send at once")
+    rate_limit_per_s: float = Field(default=2.0, gt=0, description="sustained updates per second per patient")
     outbox_poll_interval_s: float = Field(default=0.2, gt=0, le=60)
 
     model_server_url: str = "http://127.0.0.1:8090"
@@ -61,7 +67,9 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, ge=10_000)
 
     consent_version: str = "2026-11"
-    stuck_case_after_s: int = Field(default=900, ge=30)
+    stuck_case_after_s: int = Field(default=900, ge=5)
+    recovery_interval_s: float = Field(default=60.0, ge=1, description="how often beat looks for stuck cases")
+    broker_visibility_timeout_s: int = Field(default=3600, ge=5, description="Redis: redelivery of unacked tasks")
     retention_days: int = Field(default=90, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

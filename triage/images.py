@@ -9,6 +9,7 @@ several keys (newest first) allow rotation: new images use the first key, old on
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -19,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from PIL import Image, ImageOps, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageChops, ImageOps, ImageStat, UnidentifiedImageError
 
 log = logging.getLogger(__name__)
 
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 MIN_SIDE = 200
 MAX_STORED_SIDE = 2560
 
@@ -61,7 +62,21 @@ def _quality(img: Image.Image) -> dict[str, float | str]:
         verdict = "too_bright"
     elif sharpness < 8:
         verdict = "blurred"
-    return {"brightness": round(brightness, 1), "sharpness": round(sharpness, 1), "verdict": verdict}
+    skin = _skin_fraction(img)
+    if verdict == "good" and skin < 0.08:
+        verdict = "not_skin"
+    return {"brightness": round(brightness, 1), "sharpness": round(sharpness, 1), "skin": round(skin, 3),
+            "verdict": verdict}
+
+
+def _skin_fraction(img: Image.Image) -> float:
+    """Share of pixels inside a classic YCbCr skin-colour box (Cb 77-127, Cr 133-173), on every skin tone.
+    A crude screen for photos of something other than skin (a screenshot, a document, a pet)."""
+    _, cb, cr = img.resize((64, 64)).convert("YCbCr").split()
+    cb_ok = cb.point(lambda v: 255 if 77 <= v <= 127 else 0)
+    cr_ok = cr.point(lambda v: 255 if 133 <= v <= 173 else 0)
+    both = ImageChops.multiply(cb_ok, cr_ok)
+    return float(ImageStat.Stat(both).mean[0] / 255)
 
 
 def _laplacian() -> object:
@@ -73,6 +88,17 @@ def _laplacian() -> object:
 _LAPLACIAN = _laplacian()
 
 
+@functools.cache
+def _register_heif() -> bool:
+    """Let Pillow open HEIC/HEIF (iPhone photos sent as files) when pillow-heif is installed."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - pillow-heif is a base dependency
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
 def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
     """Decode, check and re-encode one uploaded photo as a metadata-free JPEG.
 
@@ -82,6 +108,7 @@ def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage
         raise ImageRejected("too_large", f"{len(raw)} bytes > {max_bytes}")
     if len(raw) < 16:
         raise ImageRejected("unreadable", "empty file")
+    _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

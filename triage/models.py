@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -38,25 +39,24 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-class UTCDateTime(DateTime):
-    """A timezone-aware UTC timestamp on every backend (SQLite returns naive values; they are UTC)."""
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on every backend. SQLite keeps no zone: values go in as UTC and come back
+    marked UTC; PostgreSQL stores `timestamptz`."""
 
+    impl = DateTime(timezone=True)
     cache_ok = True
 
-    def __init__(self) -> None:
-        super().__init__(timezone=True)
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+            if dialect.name == "sqlite":
+                value = value.replace(tzinfo=None)
+        return value
 
-    def result_processor(self, dialect: Any, coltype: Any) -> Any:
-        parent = super().result_processor(dialect, coltype)
-
-        def process(value: Any) -> Any:
-            if parent is not None:
-                value = parent(value)
-            if isinstance(value, dt.datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=dt.UTC)
-            return value
-
-        return process
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value
 
 
 intpk = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
@@ -257,3 +257,21 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     case_id: Mapped[int | None] = mapped_column(Integer, index=True)
     details: Mapped[json_obj]
+
+
+class InboxSession(Base):
+    """A signed-in clinician's browser session for the web inbox, kept server-side.
+
+    `id` is the SHA-256 of the random token in the browser's cookie, so the table alone cannot be used to sign
+    in. The session ends at `expires_at`, after `idle` inactivity (checked against `last_seen_at`), at sign-out,
+    or when the account is deactivated or its password changed.
+    """
+
+    __tablename__ = "inbox_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clinician_id: Mapped[int] = mapped_column(ForeignKey("clinicians.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[created]
+    last_seen_at: Mapped[created]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

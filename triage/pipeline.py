@@ -19,7 +19,7 @@ from model_server.api import AnalyzeRequest, AnalyzeResponse, ChatTurn
 from triage.db import transaction
 from triage.images import ImageStore
 from triage.model_client import ModelClient, ModelUnavailable
-from triage.models import AuditEvent, Case, CaseStatus, Message, ModelResult, TriageDecision, utcnow
+from triage.models import AuditEvent, Case, CaseStatus, Message, ModelResult, Patient, TriageDecision, utcnow
 from triage.outbox import enqueue
 from triage.rules import CONDITION_TIERS, Decision, assess, parse_case
 
@@ -38,6 +38,7 @@ class PipelineConfig:
 @dataclass(frozen=True)
 class CaseSnapshot:
     case_id: int
+    patient_id: int
     chat_id: int
     language: str
     answers: dict[str, Any]
@@ -84,21 +85,27 @@ def load_snapshot(factory: sessionmaker[Session], case_id: int) -> CaseSnapshot:
         images = [img for img in case.images if img.deleted_at is None]
         return CaseSnapshot(
             case_id=case.id,
+            patient_id=case.patient_id,
             chat_id=case.patient.chat_id,
             language=case.language,
             answers=dict(case.answers),
             patient_text=case.patient_text,
             image_keys=[img.storage_key for img in images],
-            own_quality=["poor" if img.quality.get("verdict", "good") != "good" else "good" for img in images],
+            own_quality=[_own_quality(str(img.quality.get("verdict", "good"))) for img in images],
             history=[(m.role, m.text) for m in case.messages][-20:],
         )
 
 
-def build_model_request(snapshot: CaseSnapshot) -> AnalyzeRequest:
+def _own_quality(verdict: str) -> str:
+    """Our own photo check in the model's vocabulary: too dark, blurred... are `poor`."""
+    return verdict if verdict in ("good", "not_skin") else "poor"
+
+
+def build_model_request(snapshot: CaseSnapshot, question: str | None = None) -> AnalyzeRequest:
     history = [ChatTurn(role=role, text=text[:4000]) for role, text in snapshot.history if role in _CHAT_ROLES]
     return AnalyzeRequest(
         answers=snapshot.answers,
-        question=snapshot.patient_text[:4000],
+        question=(snapshot.patient_text if question is None else question)[:4000],
         history=history,
         language=snapshot.language,
         candidates=sorted(CONDITION_TIERS),
@@ -241,6 +248,12 @@ def store_outcome(
                 payload=payload,
                 priority=_priority(decision.tier),
             )
+        # The patient waiting for this answer can now ask follow-up questions about the case.
+        session.execute(
+            update(Patient)
+            .where(Patient.id == snapshot.patient_id, Patient.conversation_state == "waiting_result")
+            .values(conversation_state="result", conversation_data={"case_id": snapshot.case_id}, updated_at=now)
+        )
         session.add(
             AuditEvent(
                 actor="worker",

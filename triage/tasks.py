@@ -12,7 +12,7 @@ from celery import Task, shared_task
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import pipeline
+from triage import followup, pipeline, review
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker, transaction
 from triage.images import ImageStore, load_keys
@@ -77,6 +77,16 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
     return outcome
 
 
+@shared_task(bind=True, base=CaseTask, name="triage.answer_question", acks_late=True)
+def answer_question(self: CaseTask, case_id: int, message_id: int) -> str:
+    """Answer a patient's follow-up question about their case (see `triage.followup`)."""
+    res = self.resources
+    outcome = followup.answer_followup(res.sessions, res.images, res.model, res.pipeline_config, int(case_id),
+                                       int(message_id))
+    log.info("case %s: follow-up %s %s", case_id, message_id, outcome)
+    return outcome
+
+
 @shared_task(bind=True, base=CaseTask, name="triage.recover_stuck_cases")
 def recover_stuck_cases(self: CaseTask) -> list[int]:
     """Send again the cases that sat queued or analyzing too long (a lost message, a dead worker)."""
@@ -85,6 +95,18 @@ def recover_stuck_cases(self: CaseTask) -> list[int]:
     for case_id in ids:
         log.warning("case %s: stuck; sending it to the queue again", case_id)
         analyze_case.apply_async(args=[case_id])
+    return ids
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.realert_unclaimed")
+def realert_unclaimed(self: CaseTask) -> list[int]:
+    """Alert the clinicians again about urgent and emergency cases nobody has claimed in time."""
+    res = self.resources
+    ids = review.realert_unclaimed(
+        res.sessions, chat_id=res.settings.clinician_chat_id, after_s=res.settings.realert_unclaimed_after_s
+    )
+    for case_id in ids:
+        log.warning("case %s: still unclaimed; alerting the clinicians again", case_id)
     return ids
 
 

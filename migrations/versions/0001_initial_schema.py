@@ -203,9 +203,35 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("triage_decisions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_triage_decisions_case_id"), ["case_id"], unique=False)
+    _audit_append_only()
+
+
+def _audit_append_only() -> None:
+    """Audit events are only ever inserted: the database refuses UPDATE and DELETE on them."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit_events is append-only'; END $$"
+        )
+        op.execute(
+            "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+            "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()"
+        )
+    else:
+        for event in ("UPDATE", "DELETE"):
+            op.execute(
+                f"CREATE TRIGGER audit_events_no_{event.lower()} BEFORE {event} ON audit_events "
+                "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END"
+            )
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON audit_events")
+        op.execute("DROP FUNCTION IF EXISTS audit_events_append_only()")
+    else:
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_update")
+        op.execute("DROP TRIGGER IF EXISTS audit_events_no_delete")
     with op.batch_alter_table("triage_decisions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_triage_decisions_case_id"))
 

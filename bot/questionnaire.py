@@ -1,0 +1,172 @@
+"""The questionnaire as data: each step, its buttons, and the triage-contract keys its answers fill in.
+
+Pure: no Telegram, no database. `apply()` folds one answer into the contract's `{"patient": ..., "answers": ...}`
+dict; `next_step()` says what to ask next (some steps are skipped, e.g. pregnancy for a young child).
+Texts are message keys looked up in the patient's language (`bot/texts.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Kind = Literal["single", "multi"]
+
+
+@dataclass(frozen=True)
+class Option:
+    code: str  # what goes in callback data (short)
+    label: str  # message key of the button label
+    value: Any  # what the answer means in the triage contract
+
+
+@dataclass(frozen=True)
+class Step:
+    key: str
+    kind: Kind
+    prompt: str  # message key
+    options: tuple[Option, ...]
+    columns: int = 1
+    typed: bool = False  # the patient may also type the answer (age)
+
+
+def _opts(prefix: str, values: list[Any], codes: list[str] | None = None) -> tuple[Option, ...]:
+    codes = codes or [str(v) for v in values]
+    return tuple(Option(code, f"{prefix}.{code}", value) for code, value in zip(codes, values, strict=True))
+
+
+BODY_SITES = ["scalp", "face", "near_eye", "lips_mouth", "ears", "neck", "chest", "abdomen", "back", "arms", "hands",
+              "legs", "feet", "genitals", "buttocks", "nails"]
+EMERGENCY_SCREEN = ["difficulty_breathing", "swelling_face_lips_tongue", "non_blanching_rash", "fever",
+                    "feeling_very_unwell"]
+SYMPTOMS = ["itch", "pain", "severe_pain", "bleeding", "oozing", "inflammation", "blisters", "skin_peeling",
+            "mucosal_involvement", "rapidly_spreading", "new_medication", "non_healing"]
+MOLE = ["changing_size", "changing_shape", "changing_colour", "diameter_7mm_or_more", "change_in_sensation"]
+
+STEPS: tuple[Step, ...] = (
+    Step("age", "single", "q.age", _opts("age", [0.15, 5, 35, 70], ["infant", "child", "adult", "older"]),
+         columns=2, typed=True),
+    Step("body_sites", "multi", "q.body_sites", _opts("site", BODY_SITES), columns=2),
+    Step("duration", "single", "q.duration",
+         _opts("duration", [0, 3, 14, 45, 120], ["day", "week", "month", "quarter", "longer"])),
+    Step("extent", "single", "q.extent", _opts("extent", ["single_spot", "small_area", "large_area", "most_of_body"])),
+    Step("emergency", "multi", "q.emergency", _opts("symptom", EMERGENCY_SCREEN)),
+    Step("symptoms", "multi", "q.symptoms", _opts("symptom", SYMPTOMS), columns=2),
+    Step("mole", "multi", "q.mole", _opts("symptom", MOLE)),
+    Step("pregnant", "single", "q.pregnant", _opts("answer", [True, False, None], ["yes", "no", "na"]), columns=3),
+    Step("immunosuppressed", "single", "q.immunosuppressed",
+         _opts("answer", [True, False, None], ["yes", "no", "unknown"]), columns=3),
+    Step("diabetes", "single", "q.diabetes", _opts("answer", [True, False, None], ["yes", "no", "unknown"]),
+         columns=3),
+)
+BY_KEY = {step.key: step for step in STEPS}
+FIRST = STEPS[0].key
+
+
+def empty_answers() -> dict[str, Any]:
+    return {"patient": {}, "answers": {"symptoms": []}}
+
+
+def selected(step: Step, answers: dict[str, Any]) -> set[str]:
+    """The option codes currently chosen in a multi-select step (for the ✓ marks)."""
+    if step.key == "body_sites":
+        return set(answers["answers"].get("body_sites", []))
+    if step.key in ("emergency", "symptoms", "mole"):
+        chosen = set(answers["answers"].get("symptoms", []))
+        return {o.code for o in step.options if o.value in chosen}
+    return set()
+
+
+def toggle(step: Step, answers: dict[str, Any], code: str) -> dict[str, Any]:
+    """Answers with one option of a multi-select step switched on or off."""
+    option = next(o for o in step.options if o.code == code)
+    result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
+    field = "body_sites" if step.key == "body_sites" else "symptoms"
+    values = list(result["answers"].get(field, []))
+    if option.value in values:
+        values.remove(option.value)
+    else:
+        values.append(option.value)
+    result["answers"][field] = values
+    if step.key == "body_sites":
+        # The contract also has `near_eye` as a symptom: a problem near the eye is one.
+        symptoms = [s for s in result["answers"].get("symptoms", []) if s != "near_eye"]
+        if "near_eye" in values:
+            symptoms.append("near_eye")
+        result["answers"]["symptoms"] = symptoms
+    return result
+
+
+def choose(step: Step, answers: dict[str, Any], value: Any) -> dict[str, Any]:
+    """Answers with a single-choice step answered (`value` None means "not applicable / don't know")."""
+    result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
+    if step.key == "age":
+        result["patient"]["age_years"] = value
+    elif step.key in ("pregnant", "immunosuppressed", "diabetes"):
+        if value is None:
+            result["patient"].pop(step.key, None)
+        else:
+            result["patient"][step.key] = value
+    elif step.key == "duration":
+        result["answers"]["duration_days"] = value
+    elif step.key == "extent":
+        result["answers"]["extent"] = value
+    return result
+
+
+def skip(step: Step, answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers with this step left unknown (Skip): single choices are removed; multi-selects keep what is ticked."""
+    if step.kind == "multi":
+        return answers
+    return choose(step, answers, None) if step.key != "age" else _without_age(answers)
+
+
+def _without_age(answers: dict[str, Any]) -> dict[str, Any]:
+    patient = {k: v for k, v in answers["patient"].items() if k != "age_years"}
+    return {"patient": patient, "answers": dict(answers["answers"])}
+
+
+def _applies(step: Step, answers: dict[str, Any]) -> bool:
+    age = answers["patient"].get("age_years")
+    if step.key == "pregnant":
+        return age is None or 10 <= age <= 60
+    return True
+
+
+def next_step(current: str | None, answers: dict[str, Any]) -> str | None:
+    """The step after `current` (None: the first), or None when the questionnaire is complete."""
+    keys = [s.key for s in STEPS]
+    start = 0 if current is None else keys.index(current) + 1
+    for step in STEPS[start:]:
+        if _applies(step, answers):
+            return step.key
+    return None
+
+
+def previous_step(current: str, answers: dict[str, Any]) -> str | None:
+    keys = [s.key for s in STEPS]
+    for step in reversed(STEPS[: keys.index(current)]):
+        if _applies(step, answers):
+            return step.key
+    return None
+
+
+_AGE_RE = re.compile(r"^\s*(\d{1,3}(?:[.,]\d)?)\s*(m|mo|month|months|mes|meses|mois|w|weeks|semanas|semaines)?\s*$",
+                     re.IGNORECASE)
+
+
+def parse_age(text: str) -> float | None:
+    """A typed age: "34", "2 months", "3 meses", "6 mois", "5 weeks". None if it is not an age."""
+    match = _AGE_RE.match(text)
+    if not match:
+        return None
+    number = float(match.group(1).replace(",", "."))
+    unit = (match.group(2) or "").lower()
+    if unit.startswith(("m",)):
+        number = number / 12
+    elif unit.startswith(("w", "s")):
+        number = number / 52
+    if not 0 <= number <= 120:
+        return None
+    return round(number, 2)

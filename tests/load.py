@@ -1,0 +1,255 @@
+"""Load test: simulated patients -> fake Bot API (answering after 50 ms, as the real one does over the internet)
+-> web (webhook) -> queue -> worker -> model server -> replies. A script that prints figures, not a test.
+
+    python -m tests.load --duration 60 --patients 40 --backend instant
+
+Each simulated patient behaves like a phone: it sends an update, waits for the bot's reply, taps the button it
+got, and so on: /start and consent once, then cases of photo -> Continue -> skip every question -> Submit ->
+the answer. Reported: submitted cases per second, p50/p95 from the Submit tap to the answer arriving at the Bot
+API with the model's own time taken out, updates per second handled by the web process, and whether every
+case got exactly one answer. Needs PostgreSQL and Redis on 127.0.0.1 (each run makes its own database and
+queue) unless --embedded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, select, text
+
+from tests.bot_harness import SECRET
+from tests.fake_telegram import Call, FakeBotAPI
+from tests.images import skin_photo
+from tests.processes import Proc, celery_worker, free_port, python
+from triage.models import Case, ModelResult, Outbox, Patient
+
+RESULT_MARK = "<i>This is not a diagnosis"
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass
+class Stats:
+    updates: int = 0
+    submits: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time of the Submit tap)
+    results: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time the answer reached the API)
+    errors: list[str] = field(default_factory=list)
+
+
+class SimulatedPatient:
+    def __init__(self, user_id: int, api: FakeBotAPI, client: httpx.AsyncClient, stats: Stats, photo: bytes) -> None:
+        self.user_id = user_id
+        self.api = api
+        self.client = client
+        self.stats = stats
+        self.photo = photo
+        self.inbox: asyncio.Queue[Call] = asyncio.Queue()
+        api.listeners[user_id] = self.inbox
+        self.keyboard: list[str] = []
+
+    async def post(self, update: dict[str, Any]) -> None:
+        resp = await self.client.post("/telegram/webhook", json=update,
+                                      headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+        resp.raise_for_status()
+        self.stats.updates += 1
+
+    async def reply(self, needle: str = "", timeout: float = 60) -> Call:  # noqa: ASYNC109
+        """The next message (with a keyboard, or containing `needle`); remembers its buttons."""
+        deadline = time.monotonic() + timeout
+        while True:
+            call = await asyncio.wait_for(self.inbox.get(), max(0.01, deadline - time.monotonic()))
+            markup = call.params.get("reply_markup")
+            if isinstance(markup, dict) and markup.get("inline_keyboard"):
+                self.keyboard = [b.get("callback_data", "") for row in markup["inline_keyboard"] for b in row]
+            body = str(call.params.get("text", ""))
+            if call.method == "sendMessage" and (not needle or needle in body):
+                return call
+
+    async def tap(self, suffixes: tuple[str, ...]) -> None:
+        data = next(d for d in self.keyboard if d.endswith(suffixes))
+        await self.post(self.api.callback_update(self.user_id, data))
+
+    async def onboard(self) -> None:
+        await self.post(self.api.text_update(self.user_id, "/start"))
+        await self.reply("Do you agree?")
+        await self.tap(("consent:yes:en",))
+        await self.reply("1 to 3 photos")
+
+    async def one_case(self) -> None:
+        await self.post(self.api.photo_update(self.user_id, self.photo))
+        await self.reply("received")
+        await self.tap((":done",))
+        for _ in range(10):  # every question, skipped
+            await self.reply("?")
+            await self.tap((":_skip", ":_done"))
+        await self.reply("Anything else")
+        await self.tap((":skip",))
+        await self.reply("Please check")
+        self.stats.submits.append((self.user_id, time.time()))
+        await self.tap((":submit",))
+        await self.reply("being analysed")
+        await self.reply(RESULT_MARK, timeout=120)
+        self.stats.results.append((self.user_id, time.time()))
+        await self.post(self.api.text_update(self.user_id, "/new"))
+        await self.reply("1 to 3 photos")
+
+    async def run(self, deadline: float) -> None:
+        try:
+            await self.onboard()
+            while time.monotonic() < deadline:
+                await self.one_case()
+        except Exception as exc:  # a load test reports failures, it does not stop at the first
+            self.stats.errors.append(f"patient {self.user_id}: {exc.__class__.__name__}: {exc}")
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def run(args: argparse.Namespace) -> int:
+    work = Path(tempfile.mkdtemp(prefix="derma-load-"))
+    api = FakeBotAPI(latency_s=args.latency_ms / 1000)
+    await api.start()
+    env = {**os.environ, "DATA_DIR": str(work), "TELEGRAM_BOT_TOKEN": "1:LOAD", "TELEGRAM_MODE": "webhook",
+           "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_API_BASE_URL": api.base_url,
+           "TELEGRAM_API_FILE_URL": api.file_url, "WEB_PORT": str(free_port()), "LOG_LEVEL": "WARNING",
+           "OUTBOX_POLL_INTERVAL_S": "0.05", "RATE_LIMIT_BURST": "1000", "MODEL_MAX_ATTEMPTS": "1",
+           "MAX_CONCURRENT_UPDATES": str(args.concurrent_updates), "HF_HUB_OFFLINE": "1"}
+    database = ""
+    if not args.embedded:
+        database = f"derma_load_{uuid.uuid4().hex[:8]}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+        env["DATABASE_URL"] = PG_ADMIN.rsplit("/", 1)[0] + f"/{database}"
+        env["BROKER_URL"] = "redis://127.0.0.1:6379/0"
+        env["CELERY_QUEUE"] = f"load-{uuid.uuid4().hex[:8]}"
+    model_port = free_port()
+    env["MODEL_SERVER_URL"] = f"http://127.0.0.1:{model_port}"
+    model_env = {**env, "MODEL_BACKEND": args.backend, "MODEL_PORT": str(model_port), "MODEL_MAX_NEW_TOKENS": "16"}
+    if args.backend == "hf":
+        from model_server.tiny import build_tiny_model
+
+        model_env["MODEL_PATH"] = str(build_tiny_model(work / "model"))
+    procs: list[Proc] = []
+    try:
+        import subprocess
+
+        await asyncio.to_thread(subprocess.run, python("-m", "alembic", "upgrade", "head"), env=env, check=True,
+                                capture_output=True)
+        model = Proc("model", python("-m", "model_server"), model_env, work)
+        procs.append(model)
+        worker = Proc("worker", celery_worker(env.get("CELERY_QUEUE", "cases"), args.worker_concurrency), env, work)
+        procs.append(worker)
+        web = Proc("web", python("-m", "bot"), env, work)
+        procs.append(web)
+        await asyncio.to_thread(model.wait_http, f"{env['MODEL_SERVER_URL']}/healthz", 180)
+        await asyncio.to_thread(web.wait_http, f"http://127.0.0.1:{env['WEB_PORT']}/healthz", 60)
+        await asyncio.to_thread(worker.wait_log, "ready", 60)
+
+        stats = Stats()
+        photo = skin_photo(with_gps=False)
+        limits = httpx.Limits(max_connections=args.patients + 10)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env['WEB_PORT']}", timeout=60,
+                                     limits=limits) as client:
+            started = time.monotonic()
+            deadline = started + args.duration
+            patients = [SimulatedPatient(10_000 + i, api, client, stats, photo) for i in range(args.patients)]
+            await asyncio.gather(*(p.run(deadline) for p in patients))
+            elapsed = time.monotonic() - started
+        report(args, stats, elapsed, env.get("DATABASE_URL") or f"sqlite:///{work / 'dermatriage.sqlite3'}", api)
+        return 0 if not stats.errors else 1
+    finally:
+        for proc in procs:
+            proc.stop()
+        await api.stop()
+        if database:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url: str, api: FakeBotAPI) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        model_ms = {}
+        for user, latency in conn.execute(
+            select(Patient.telegram_user_id, ModelResult.latency_ms).join(Case, Case.patient_id == Patient.id)
+            .join(ModelResult, ModelResult.case_id == Case.id).order_by(Case.id)
+        ):
+            model_ms.setdefault(user, []).append(latency / 1000)
+        per_case = conn.execute(
+            select(Outbox.case_id, text("count(*)")).where(Outbox.kind == "patient_result").group_by(Outbox.case_id)
+        ).all()
+        submitted = conn.execute(select(text("count(*)")).select_from(Case).where(Case.submitted_at.is_not(None)))
+        submitted_cases = int(submitted.scalar() or 0)
+    engine.dispose()
+    overheads, totals = [], []
+    submits: dict[int, list[float]] = {}
+    for user, at in stats.submits:
+        submits.setdefault(user, []).append(at)
+    results: dict[int, list[float]] = {}
+    for user, at in stats.results:
+        results.setdefault(user, []).append(at)
+    for user, times in results.items():
+        for i, at in enumerate(times):
+            total = at - submits[user][i]
+            model = model_ms.get(user, [])[i] if i < len(model_ms.get(user, [])) else 0.0
+            totals.append(total)
+            overheads.append(total - model)
+    answered = sum(1 for _, n in per_case if n == 1)
+    duplicated = sum(1 for _, n in per_case if n > 1)
+    api_results = sum(1 for c in api.calls if RESULT_MARK in str(c.params.get("text", "")))
+    print(f"load test: {args.patients} patients, {args.duration:.0f} s, backend {args.backend}, "
+          f"{'embedded' if args.embedded else 'PostgreSQL + Redis'}, Bot API latency {args.latency_ms} ms, "
+          f"{args.worker_concurrency} worker processes")
+    print(f"{'cases submitted':<40}{len(stats.submits):>10}")
+    print(f"{'cases answered':<40}{len(stats.results):>10}")
+    print(f"{'submitted cases per second':<40}{len(stats.submits) / elapsed:>10.1f}")
+    print(f"{'updates handled by web per second':<40}{stats.updates / elapsed:>10.1f}")
+    print(f"{'submit -> answer p50 (ms), model excluded':<40}{1000 * _pct(overheads, 0.5):>10.0f}")
+    print(f"{'submit -> answer p95 (ms), model excluded':<40}{1000 * _pct(overheads, 0.95):>10.0f}")
+    print(f"{'submit -> answer p50 (ms), total':<40}{1000 * _pct(totals, 0.5):>10.0f}")
+    model_times = [v for vs in model_ms.values() for v in vs] or [0.0]
+    print(f"{'model time p50 (ms)':<40}{1000 * statistics.median(model_times):>10.0f}")
+    print(f"{'cases in DB (submitted)':<40}{submitted_cases:>10}")
+    print(f"{'cases with exactly one answer (DB)':<40}{answered:>10}")
+    print(f"{'cases with more than one answer (DB)':<40}{duplicated:>10}")
+    print(f"{'answers delivered through the Bot API':<40}{api_results:>10}")
+    lost = len(stats.submits) - len(stats.results)
+    print(f"{'lost (submitted, never answered)':<40}{lost:>10}")
+    for error in stats.errors[:10]:
+        print("error:", error)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60, help="seconds of load (default 60)")
+    parser.add_argument("--patients", type=int, default=40, help="simulated patients at once (default 40)")
+    parser.add_argument("--backend", choices=["instant", "hf"], default="instant",
+                        help="model server backend: instant (no model time) or hf (the tiny real model)")
+    parser.add_argument("--latency-ms", type=int, default=50, help="Bot API answer delay (default 50)")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument("--concurrent-updates", type=int, default=32)
+    parser.add_argument("--embedded", action="store_true", help="SQLite and the folder broker instead")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 600 or not 1 <= args.patients <= 500:
+        parser.error("--duration must be 1-600 s and --patients 1-500")
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""No case lost: faults injected into real processes (Celery worker and beat, the model server, Redis, PostgreSQL)
+on PostgreSQL + Redis. Each test checks that every case ends with exactly one answer queued for the patient."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from celery import Celery
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import migrate
+from tests.factories import make_case
+from tests.processes import Proc, celery_beat, celery_worker, children, free_port, python
+from triage.db import make_engine, make_sessionmaker
+from triage.images import ImageStore
+from triage.models import Case, CaseStatus, ModelResult, Outbox, utcnow
+
+pytestmark = [pytest.mark.services, pytest.mark.slow, pytest.mark.e2e]
+
+KEY = Fernet.generate_key().decode()
+DONE = (CaseStatus.TRIAGED, CaseStatus.FORWARDED, CaseStatus.FAILED_MODEL)
+
+
+class Stack:
+    """A database, a broker and the environment the worker and beat processes get."""
+
+    def __init__(self, database_url: str, broker_url: str, queue: str, data_dir: Path, model_url: str) -> None:
+        migrate(database_url)
+        self.engine = make_engine(database_url, pool_size=2)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.store = ImageStore(data_dir / "images", [KEY.encode()])
+        self.data_dir = data_dir
+        self.queue = queue
+        self.env = {
+            **os.environ, "DATA_DIR": str(data_dir), "DATABASE_URL": database_url, "BROKER_URL": broker_url,
+            "CELERY_QUEUE": queue, "IMAGE_ENCRYPTION_KEYS": KEY, "MODEL_SERVER_URL": model_url,
+            "MODEL_MAX_ATTEMPTS": "2", "MODEL_RETRY_BACKOFF_S": "0.2", "MODEL_TIMEOUT_S": "60",
+            "CLINICIAN_CHAT_ID": "-100", "LOG_LEVEL": "INFO",
+        }
+        self.celery = Celery("client", broker=broker_url)
+        self.celery.conf.task_default_queue = queue
+        self.procs: list[Proc] = []
+
+    def start(self, name: str, args: list[str], **env: str) -> Proc:
+        proc = Proc(name, args, {**self.env, **env}, self.data_dir)
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, **env: str) -> Proc:
+        proc = self.start(f"worker{len(self.procs)}", celery_worker(self.queue), **env)
+        proc.wait_log("ready", 60)
+        return proc
+
+    def send(self, case_id: int) -> None:
+        self.celery.send_task("triage.analyze_case", args=[case_id], queue=self.queue)
+
+    def case(self, case_id: int) -> Case:
+        with self.sessions() as session:
+            case = session.get_one(Case, case_id)
+            session.expunge(case)
+            return case
+
+    def wait(self, predicate: Callable[[], bool], timeout: float, what: str) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.2)
+        logs = "\n".join(f"--- {p.name} ---\n{p.log_tail(30)}" for p in self.procs)
+        raise AssertionError(f"{what} did not happen in {timeout}s\n{logs}")
+
+    def wait_done(self, case_id: int, timeout: float = 90) -> Case:
+        self.wait(lambda: self.case(case_id).status in DONE, timeout, f"case {case_id} answered")
+        return self.case(case_id)
+
+    def answers(self, case_id: int) -> int:
+        with self.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(Outbox).where(
+                Outbox.case_id == case_id, Outbox.kind == "patient_result")) or 0)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.stop()
+        self.celery.close()
+        self.engine.dispose()
+
+
+@pytest.fixture
+def stack(postgres_url: str, redis_url: str, unique_queue: str, tmp_path: Path, model_server: Proc) -> Iterator[Stack]:
+    s = Stack(postgres_url, redis_url, unique_queue, tmp_path, model_server.url)
+    yield s
+    s.close()
+
+
+def test_a_worker_killed_mid_analysis_is_redelivered_and_finished(stack: Stack, tiny_model: Path) -> None:
+    port = free_port()
+    model = stack.start("model", python("-m", "model_server"), MODEL_BACKEND="hf", MODEL_PATH=str(tiny_model),
+                        MODEL_PORT=str(port), MODEL_MAX_NEW_TOKENS="8")
+    model.wait_http(f"http://127.0.0.1:{port}/healthz", 180)
+    worker = stack.worker(MODEL_SERVER_URL=f"http://127.0.0.1:{port}")
+    case_id = make_case(stack.sessions, stack.store, user=1)
+    model.kill(signal.SIGSTOP)  # the analysis hangs inside the model call
+    try:
+        stack.send(case_id)
+        stack.wait(lambda: stack.case(case_id).status == CaseStatus.ANALYZING, 30, "analysis started")
+        for child in children(worker.popen.pid):
+            os.kill(child, signal.SIGKILL)  # the pool process dies mid-task, unacknowledged
+    finally:
+        model.kill(signal.SIGCONT)
+    case = stack.wait_done(case_id)
+    assert case.analysis_attempts == 2
+    assert stack.answers(case_id) == 1
+    with stack.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(ModelResult)) == 1
+
+
+def test_with_the_model_server_down_the_case_is_triaged_on_the_answers(stack: Stack) -> None:
+    stack.worker(MODEL_SERVER_URL=f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    case_id = make_case(stack.sessions, stack.store, user=2)
+    stack.send(case_id)
+    case = stack.wait_done(case_id, timeout=60)
+    assert case.status == CaseStatus.FAILED_MODEL and case.forwarded
+    assert case.tier in ("emergency", "urgent", "soon", "routine")
+    with stack.sessions() as session:
+        kinds = sorted(session.scalars(select(Outbox.kind).where(Outbox.case_id == case_id)))
+        payload = session.scalar(select(Outbox.payload).where(Outbox.kind == "patient_result"))
+    assert kinds == ["clinician_alert", "patient_result"]
+    assert payload is not None and payload["model_used"] is False
+
+
+def test_a_stuck_case_is_recovered_by_the_beat_job(stack: Stack) -> None:
+    queued_lost = make_case(stack.sessions, stack.store, user=3)  # its task message was never sent
+    dead_worker = make_case(stack.sessions, stack.store, user=4)
+    long_ago = utcnow().replace(year=2020)
+    with stack.sessions.begin() as session:
+        session.execute(update(Case).where(Case.id == queued_lost).values(submitted_at=long_ago))
+        session.execute(update(Case).where(Case.id == dead_worker).values(
+            status=CaseStatus.ANALYZING, analysis_started_at=long_ago, analysis_token="dead"))
+    stack.worker(STUCK_CASE_AFTER_S="5")
+    stack.start("beat", celery_beat(stack.data_dir), RECOVERY_INTERVAL_S="1", STUCK_CASE_AFTER_S="5")
+    for case_id in (queued_lost, dead_worker):
+        stack.wait_done(case_id)
+        assert stack.answers(case_id) == 1
+
+
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
+def test_redis_restarted_during_a_run_loses_no_case(postgres_url: str, unique_queue: str, tmp_path: Path,
+                                                    model_server: Proc) -> None:
+    port = free_port()
+
+    def redis() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+            assert time.monotonic() < deadline, "private redis did not start"
+            time.sleep(0.1)
+        return proc
+
+    server = redis()
+    stack = Stack(postgres_url, f"redis://127.0.0.1:{port}/0", unique_queue, tmp_path, model_server.url)
+    try:
+        stack.worker(STUCK_CASE_AFTER_S="5")
+        stack.start("beat", celery_beat(stack.data_dir), RECOVERY_INTERVAL_S="1", STUCK_CASE_AFTER_S="5")
+        before = make_case(stack.sessions, stack.store, user=5)
+        stack.send(before)
+        stack.wait_done(before)
+        server.terminate()  # Redis goes away, and comes back empty (it keeps nothing on disk)
+        server.wait(10)
+        during = make_case(stack.sessions, stack.store, user=6)  # submitted while Redis is down: no message
+        server = redis()
+        after = make_case(stack.sessions, stack.store, user=7)
+        stack.send(after)
+        for case_id in (before, during, after):
+            stack.wait_done(case_id, timeout=120)
+            assert stack.answers(case_id) == 1
+    finally:
+        stack.close()
+        server.terminate()
+        server.wait(10)
+
+
+def test_postgres_connections_dropped_the_worker_recovers(stack: Stack, postgres_admin: object) -> None:
+    stack.worker()
+    first = make_case(stack.sessions, stack.store, user=8)
+    stack.send(first)
+    stack.wait_done(first)
+    name = stack.engine.url.database
+    with postgres_admin.connect() as conn:  # type: ignore[attr-defined]
+        killed = conn.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db AND pid <> "
+            "pg_backend_pid()"), {"db": name}).scalar()
+    assert killed >= 1  # the worker's pooled connection was among them
+    second = make_case(stack.sessions, stack.store, user=9)
+    stack.send(second)
+    assert stack.wait_done(second).status in DONE
+    assert stack.answers(second) == 1

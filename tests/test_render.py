@@ -1,0 +1,53 @@
+"""What the patient and the clinicians read: the right words, in the right language, within Telegram's limits."""
+
+from __future__ import annotations
+
+from bot import render
+
+PAYLOAD = {
+    "tier": "soon", "forwarded": True, "model_used": True, "language": "en",
+    "reasons": [{"code": "checklist.melanoma_7_point", "text": "Mole with concerning changes", "tier": "soon"},
+                {"code": "model.default_tier.melanocytic_nevus", "text": "Looks like a mole", "tier": "self_care"}],
+    "differential": [{"condition": "melanoma", "likelihood": 0.45}, {"condition": "melanocytic_nevus",
+                                                                      "likelihood": 0.4},
+                     {"condition": "other", "likelihood": 0.1}, {"condition": "acne", "likelihood": 0.05}],
+    "findings": ["asymmetric <b>pigmented</b> lesion"], "answer": "Please see a doctor & bring this photo.",
+}
+
+
+def test_the_patient_reads_the_tier_first_then_why_then_the_disclaimer() -> None:
+    text = render.patient_result(PAYLOAD)
+    assert text.index("within 2 weeks") < text.index("Mole with concerning changes") < text.index("not a diagnosis")
+    assert "Looks like a mole" not in text  # only reasons of the deciding tier
+    assert "melanoma, benign mole (melanocytic nevus)" in text
+    assert "acne" not in text  # under 10%: noise, not a possibility worth naming
+    assert "&lt;b&gt;pigmented" in text and "&amp; bring" in text  # model text is escaped, never markup
+    assert "dermatologist" in text
+
+
+def test_other_languages_get_translated_condition_names_and_advice() -> None:
+    text = render.patient_result({**PAYLOAD, "language": "es"})
+    assert "2 semanas" in text and "melanoma, lunar benigno (nevus)" in text
+    assert "Mole with concerning changes" not in text  # English rule texts are for clinicians
+    assert "no es un diagnóstico" in text
+
+
+def test_a_fallback_answer_says_the_model_was_not_used() -> None:
+    text = render.patient_result({**PAYLOAD, "model_used": False, "differential": [], "findings": [], "answer": ""})
+    assert "answers only" in text
+
+
+def test_the_clinician_alert_fits_a_photo_caption_and_escapes_patient_words() -> None:
+    summary = {"answers": {"patient": {"age_years": 70, "immunosuppressed": True},
+                           "answers": {"symptoms": ["bleeding"], "body_sites": ["face"]}},
+               "text": "<script>alert(1)</script> " + "x" * 2000}
+    text = render.clinician_alert(42, PAYLOAD, summary, limit=render.CAPTION_LIMIT)
+    assert len(text) <= render.CAPTION_LIMIT
+    assert text.startswith("<b>SOON (2 weeks)</b> · case #42")
+    assert "<script>" not in text
+    assert "age 70; immunosuppressed" in text
+
+
+def test_followup_answers() -> None:
+    assert "not a diagnosis" in render.followup_answer({"answer": "Use a mild soap.", "language": "en"})
+    assert "automatiquement" in render.followup_answer({"failed": True, "language": "fr"})
