@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "MODEL_"
 
-BackendName = Literal["hf", "classifier", "openai", "skingpt4"]
+BackendName = Literal["hf", "classifier", "openai", "skingpt4", "instant"]
 
 
 class SettingsError(Exception):

@@ -22,6 +22,19 @@ def create_backend(settings: Settings) -> Backend:
             threads=settings.threads,
             rank_temperature=settings.rank_temperature,
         )
+    if settings.backend == "skingpt4":
+        from model_server.backends.skingpt4 import SkinGPT4Backend
+
+        assert settings.path is not None
+        return SkinGPT4Backend(
+            settings.path,
+            device=settings.device,
+            dtype=settings.dtype,
+            quantization=settings.quantization,
+            max_new_tokens=settings.max_new_tokens,
+            threads=settings.threads,
+            rank_temperature=settings.rank_temperature,
+        )
     if settings.backend == "classifier":
         from model_server.backends.classifier import ClassifierBackend
 
@@ -40,6 +53,10 @@ def create_backend(settings: Settings) -> Backend:
             timeout_s=settings.request_timeout_s,
             concurrency=max(settings.max_batch_size, 1),
         )
+    if settings.backend == "instant":
+        from model_server.backends.instant import InstantBackend
+
+        return InstantBackend()
     raise BackendError(f"MODEL_BACKEND={settings.backend} is not available in this build")
 
 
