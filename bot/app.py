@@ -91,7 +91,7 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         .token(settings.require_bot_token())
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_messages_per_s, max_retries=0))
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
         .connection_pool_size(max(8, settings.max_concurrent_updates))
     )

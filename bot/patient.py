@@ -125,9 +125,12 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=False)
 
 
-def _acknowledge(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery) -> None:
+async def _acknowledge(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery) -> None:
     """Stop the button's spinner without making the patient wait for that round trip before the next message."""
-    context.application.create_task(query.answer(), update=None, name="answer-callback")
+    if context.application.running:
+        context.application.create_task(query.answer(), update=None, name="answer-callback")
+    else:  # shutting down: no background tasks any more
+        await query.answer()
 
 
 def _is_emergency(answers: dict[str, Any], text: str) -> bool:
@@ -163,7 +166,7 @@ async def choose_language(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     services = services_of(context)
     language = pick_language((query.data or "").removeprefix("lang:"))
     patient = await _patient(update, services)
-    _acknowledge(context, query)
+    await _acknowledge(context, query)
     if patient is None or not patient.consented:
         try:
             await query.edit_message_text(t(language, "consent", days=services.settings.retention_days),
@@ -181,7 +184,7 @@ async def consent_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     chat = update.effective_chat
     if query is None or user is None or chat is None:
         return
-    _acknowledge(context, query)
+    await _acknowledge(context, query)
     _, answer, language = (query.data or "consent:no:en").split(":", 2)
     language = pick_language(language)
     if answer != "yes":
@@ -292,7 +295,7 @@ async def photos_done(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if patient is None or patient.state != "photos" or nonce != _nonce(patient) or patient.case_id is None:
         await query.answer(t(language, "stale_button"), show_alert=True)
         return
-    _acknowledge(context, query)
+    await _acknowledge(context, query)
     view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
     if view is None or view.image_count == 0:
         await _reply(update, t(language, "need_photo"))
@@ -346,10 +349,12 @@ async def _show_current(update: Update, services: Services, patient: cases.Patie
 
 async def question_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    if query is None:
+    user = update.effective_user
+    if query is None or user is None:
         return
     services = services_of(context)
-    patient = await _patient(update, services)
+    ctx = await services.run(cases.step_context, services.sessions, user.id)
+    patient = ctx.patient if ctx is not None else None
     language = _language(update, patient)
     try:
         _, nonce_text, step_key, code = (query.data or "").split(":", 3)
@@ -358,23 +363,19 @@ async def question_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     except (ValueError, KeyError):
         await query.answer(t(language, "stale_button"), show_alert=True)
         return
-    if (patient is None or patient.state != "q" or patient.data.get("step") != step_key or nonce != _nonce(patient)
-            or patient.case_id is None):
+    if (ctx is None or patient is None or patient.state != "q" or patient.data.get("step") != step_key
+            or nonce != _nonce(patient) or patient.case_id is None or not ctx.answers):
         await query.answer(t(language, "stale_button"), show_alert=True)
         return
-    view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
-    if view is None:
-        await query.answer(t(language, "stale_button"), show_alert=True)
-        return
-    _acknowledge(context, query)
-    answers = view.answers
+    await _acknowledge(context, query)
+    answers = ctx.answers
     if code == "_back":
         previous = qn.previous_step(step_key, answers)
-        await _go_to_step(update, services, patient, answers, previous or step_key, view.text)
+        await _go_to_step(update, services, patient, answers, previous or step_key, ctx.text)
         return
     if code in ("_skip", "_done"):
         answers = qn.skip(step, answers)
-        await _go_to_step(update, services, patient, answers, qn.next_step(step_key, answers), view.text)
+        await _go_to_step(update, services, patient, answers, qn.next_step(step_key, answers), ctx.text)
         return
     option = next((o for o in step.options if o.code == code), None)
     if option is None:
@@ -389,7 +390,7 @@ async def question_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
             pass
         return
     answers = qn.choose(step, answers, option.value)
-    await _go_to_step(update, services, patient, answers, qn.next_step(step_key, answers), view.text)
+    await _go_to_step(update, services, patient, answers, qn.next_step(step_key, answers), ctx.text)
 
 
 # -- free text, confirmation, submission ------------------------------------------------------------------------
@@ -419,7 +420,7 @@ async def free_text_skip(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if patient is None or patient.state != "free_text" or nonce != _nonce(patient):
         await query.answer(t(_language(update, patient), "stale_button"), show_alert=True)
         return
-    _acknowledge(context, query)
+    await _acknowledge(context, query)
     await _show_confirm(update, services, patient)
 
 
@@ -436,7 +437,7 @@ async def confirm_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             or int(nonce_text) != _nonce(patient) or patient.case_id is None):
         await query.answer(t(language, "stale_button"), show_alert=True)
         return
-    _acknowledge(context, query)
+    await _acknowledge(context, query)
     if action == "cancel":
         await services.run(cases.cancel_case, services.sessions, services.images, patient.id)
         await _reply(update, t(language, "cancelled"))
@@ -451,12 +452,13 @@ async def confirm_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if not submitted:
         await _reply(update, t(language, "need_photo"))
         return
+    # Told before the task is queued, so that a fast answer can never arrive before "being analysed".
+    await _reply(update, t(language, "analysing"))
     # Sent only now that the case is committed as queued; if this fails, the beat job sends it again.
     try:
         await services.run(services.send_analysis, patient.case_id)
     except Exception:
         log.exception("case %s: could not queue the analysis; the recovery job will", patient.case_id)
-    await _reply(update, t(language, "analysing"))
     await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
 
 
@@ -590,7 +592,7 @@ async def delete_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     user = update.effective_user
     if query is None or user is None:
         return
-    _acknowledge(context, query)
+    await _acknowledge(context, query)
     patient = await _patient(update, services)
     language = _language(update, patient)
     if query.data != "delete:yes":

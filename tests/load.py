@@ -127,7 +127,8 @@ async def run(args: argparse.Namespace) -> int:
            "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_API_BASE_URL": api.base_url,
            "TELEGRAM_API_FILE_URL": api.file_url, "WEB_PORT": str(free_port()), "LOG_LEVEL": "WARNING",
            "OUTBOX_POLL_INTERVAL_S": "0.05", "RATE_LIMIT_BURST": "1000", "MODEL_MAX_ATTEMPTS": "1",
-           "MAX_CONCURRENT_UPDATES": str(args.concurrent_updates), "HF_HUB_OFFLINE": "1"}
+           "MAX_CONCURRENT_UPDATES": str(args.concurrent_updates), "HF_HUB_OFFLINE": "1",
+           "TELEGRAM_MAX_MESSAGES_PER_S": str(args.max_messages_per_s)}
     database = ""
     if not args.embedded:
         database = f"derma_load_{uuid.uuid4().hex[:8]}"
@@ -214,7 +215,7 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     api_results = sum(1 for c in api.calls if RESULT_MARK in str(c.params.get("text", "")))
     print(f"load test: {args.patients} patients, {args.duration:.0f} s, backend {args.backend}, "
           f"{'embedded' if args.embedded else 'PostgreSQL + Redis'}, Bot API latency {args.latency_ms} ms, "
-          f"{args.worker_concurrency} worker processes")
+          f"{args.worker_concurrency} worker processes, sending limit {args.max_messages_per_s:g}/s")
     print(f"{'cases submitted':<40}{len(stats.submits):>10}")
     print(f"{'cases answered':<40}{len(stats.results):>10}")
     print(f"{'submitted cases per second':<40}{len(stats.submits) / elapsed:>10.1f}")
@@ -245,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--concurrent-updates", type=int, default=32)
     parser.add_argument("--embedded", action="store_true", help="SQLite and the folder broker instead")
+    parser.add_argument("--max-messages-per-s", type=float, default=1000,
+                        help="the bot's sending limit (Telegram's is 30; the fake Bot API has none)")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600 or not 1 <= args.patients <= 500:
         parser.error("--duration must be 1-600 s and --patients 1-500")
