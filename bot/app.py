@@ -23,6 +23,7 @@ from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, Conte
 
 import inbox
 from bot import clinician, patient
+from bot.metrics import render as render_metrics
 from bot.ratelimit import RateLimiter
 from bot.sender import OutboxSender
 from bot.services import Services
@@ -85,6 +86,10 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.effective_chat.send_message(t("en", "error"))
 
 
+async def _count_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    context.bot_data["services"].counters.updates += 1
+
+
 def build_application(settings: Settings, services: Services) -> Application:  # type: ignore[type-arg]
     builder = (
         Application.builder()
@@ -93,13 +98,15 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         .base_file_url(settings.telegram_api_file_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_messages_per_s, max_retries=0))
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
-        .connection_pool_size(max(8, settings.max_concurrent_updates))
+        .connection_pool_size(settings.telegram_connection_pool_size)
+        .pool_timeout(30)
     )
     if settings.telegram_mode == "webhook":
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = services
     limiter = RateLimiter(burst=settings.rate_limit_burst, per_second=settings.rate_limit_per_s)
+    application.add_handler(TypeHandler(Update, _count_update), group=-2)
     application.add_handler(TypeHandler(Update, limiter), group=-1)
     clinician.register(application)
     patient.register(application)
@@ -158,6 +165,12 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "mode": request.app[SETTINGS].telegram_mode})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    body = await services.run(render_metrics, services.counters, services.sessions)
+    return web.Response(text=body, content_type="text/plain", charset="utf-8")
+
+
 async def _bot_lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     services = make_services(settings)
@@ -196,6 +209,7 @@ def init_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_bot_lifecycle)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     inbox.setup(app, settings, services=lambda: app[SERVICES])
     if settings.telegram_mode == "webhook":
         app.router.add_post(WEBHOOK_PATH, telegram_webhook)

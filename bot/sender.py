@@ -87,18 +87,23 @@ class OutboxSender:
             await self._send(job)
 
     async def _send(self, job: Job) -> None:
+        failures = self.services.counters.send_failures
         try:
             message_id = await self._deliver(job)
         except RetryAfter as exc:
+            failures["retry_after"] += 1
             delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after
             await self.services.run(self._retry, job, float(delay), "429 retry_after")
         except (Forbidden, BadRequest) as exc:
+            failures[exc.__class__.__name__] += 1
             log.warning("outbox %s (%s): refused permanently: %s", job.id, job.kind, exc.__class__.__name__)
             await self.services.run(self._retry, job, 0, f"{exc.__class__.__name__}: {exc}", permanent=True)
         except (NetworkError, TelegramError) as exc:
+            failures[exc.__class__.__name__] += 1
             delay = min(300.0, 2.0**job.attempts)
             await self.services.run(self._retry, job, delay, f"{exc.__class__.__name__}: {exc}")
         else:
+            self.services.counters.sent[job.kind] += 1
             await self.services.run(self._finish, job, message_id)
 
     async def _deliver(self, job: Job) -> int | None:

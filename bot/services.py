@@ -6,13 +6,14 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 from telegram.ext import ContextTypes
 
+from bot.metrics import WebCounters
 from triage.config import Settings
 from triage.images import ImageStore
 
@@ -26,6 +27,7 @@ class Services:
     images: ImageStore
     celery: Celery
     executor: ThreadPoolExecutor
+    counters: WebCounters = field(default_factory=WebCounters)
 
     async def run(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database, image decoding, broker) off the event loop."""

@@ -112,6 +112,50 @@ class SimulatedPatient:
             self.stats.errors.append(f"patient {self.user_id}: {exc.__class__.__name__}: {exc}")
 
 
+async def pipeline_load(args: argparse.Namespace, env: dict[str, str], api: FakeBotAPI, stats: Stats,
+                        deadline: float) -> None:
+    """Submit ready cases at --rate per second straight into the queue (as the Submit button does), and time
+    each answer's arrival at the Bot API: the worker, model server, outbox and sender, without the questionnaire."""
+    from celery import Celery
+    from cryptography.fernet import Fernet
+
+    from tests.factories import make_case
+    from triage.db import make_engine, make_sessionmaker
+    from triage.images import ImageStore, load_keys
+
+    engine = make_engine(env.get("DATABASE_URL") or f"sqlite:///{Path(env['DATA_DIR']) / 'dermatriage.sqlite3'}")
+    sessions = make_sessionmaker(engine)
+    store = ImageStore(Path(env["DATA_DIR"]) / "images", load_keys("", Path(env["DATA_DIR"]) / "image-encryption.key"))
+    celery = Celery("load", broker=env.get("BROKER_URL", "filesystem://"))
+    celery.conf.task_default_queue = env.get("CELERY_QUEUE", "cases")
+    assert Fernet  # the store above uses the web process's generated key file
+    user = 50_000
+    pending: list[asyncio.Task[None]] = []
+
+    async def one(user: int, case_id: int) -> None:
+        inbox: asyncio.Queue[Call] = asyncio.Queue()
+        api.listeners[user] = inbox
+        stats.submits.append((user, time.time()))
+        await asyncio.to_thread(celery.send_task, "triage.analyze_case", args=[case_id])
+        while True:
+            call = await asyncio.wait_for(inbox.get(), 120)
+            if RESULT_MARK in str(call.params.get("text", "")):
+                stats.results.append((user, time.time()))
+                return
+
+    while time.monotonic() < deadline:
+        tick = time.monotonic()
+        users = list(range(user + 1, user + 1 + max(1, int(args.rate / 10))))
+        user = users[-1]
+        made = await asyncio.gather(*(asyncio.to_thread(make_case, sessions, store, user=u) for u in users))
+        pending += [asyncio.create_task(one(u, case_id)) for u, case_id in zip(users, made, strict=True)]
+        await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    stats.errors += [repr(r) for r in results if isinstance(r, BaseException)]
+    celery.close()
+    engine.dispose()
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -128,7 +172,8 @@ async def run(args: argparse.Namespace) -> int:
            "TELEGRAM_API_FILE_URL": api.file_url, "WEB_PORT": str(free_port()), "LOG_LEVEL": "WARNING",
            "OUTBOX_POLL_INTERVAL_S": "0.05", "RATE_LIMIT_BURST": "1000", "MODEL_MAX_ATTEMPTS": "1",
            "MAX_CONCURRENT_UPDATES": str(args.concurrent_updates), "HF_HUB_OFFLINE": "1",
-           "TELEGRAM_MAX_MESSAGES_PER_S": str(args.max_messages_per_s)}
+           "TELEGRAM_MAX_MESSAGES_PER_S": str(args.max_messages_per_s),
+           "TELEGRAM_CONNECTION_POOL_SIZE": str(args.pool)}
     database = ""
     if not args.embedded:
         database = f"derma_load_{uuid.uuid4().hex[:8]}"
@@ -168,8 +213,11 @@ async def run(args: argparse.Namespace) -> int:
                                      limits=limits) as client:
             started = time.monotonic()
             deadline = started + args.duration
-            patients = [SimulatedPatient(10_000 + i, api, client, stats, photo) for i in range(args.patients)]
-            await asyncio.gather(*(p.run(deadline) for p in patients))
+            if args.pipeline_only:
+                await pipeline_load(args, env, api, stats, deadline)
+            else:
+                patients = [SimulatedPatient(10_000 + i, api, client, stats, photo) for i in range(args.patients)]
+                await asyncio.gather(*(p.run(deadline) for p in patients))
             elapsed = time.monotonic() - started
         report(args, stats, elapsed, env.get("DATABASE_URL") or f"sqlite:///{work / 'dermatriage.sqlite3'}", api)
         return 0 if not stats.errors else 1
@@ -245,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=50, help="Bot API answer delay (default 50)")
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--concurrent-updates", type=int, default=32)
+    parser.add_argument("--pipeline-only", action="store_true",
+                        help="submit ready cases straight into the queue at --rate/s: no questionnaire")
+    parser.add_argument("--rate", type=float, default=20, help="cases per second with --pipeline-only")
+    parser.add_argument("--pool", type=int, default=8, help="the bot's Bot API connection pool (default 8)")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the folder broker instead")
     parser.add_argument("--max-messages-per-s", type=float, default=1000,
                         help="the bot's sending limit (Telegram's is 30; the fake Bot API has none)")

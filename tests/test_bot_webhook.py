@@ -148,3 +148,17 @@ async def test_delete_erases_every_store_after_confirmation(
     await _post(web, telegram.callback_update(USER, "delete:yes"))  # an old button pressed again
     texts = await _reply_count(telegram, 7)
     assert "store nothing" in texts[6]
+
+
+async def test_metrics_count_updates_cases_and_messages_without_content(
+    web: TestClient[Any, Any], telegram: FakeBotAPI
+) -> None:
+    await _post(web, telegram.text_update(USER, "/start"))
+    await _post(web, telegram.callback_update(USER, "consent:yes:en"))
+    await _reply_count(telegram, 2)
+    resp = await web.get("/metrics")
+    assert resp.status == 200 and resp.content_type == "text/plain"
+    body = await resp.text()
+    assert "dermatriage_updates_total 2" in body
+    assert 'dermatriage_cases{status="collecting"} 1' in body
+    assert str(USER) not in body and "Patient" not in body
