@@ -3,6 +3,7 @@ on PostgreSQL + Redis. Each test checks that every case ends with exactly one an
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import migrate
 from tests.factories import make_case
+from tests.fake_telegram import FakeBotAPI
 from tests.processes import Proc, celery_beat, celery_worker, children, free_port, python
 from triage.db import make_engine, make_sessionmaker
 from triage.images import ImageStore
@@ -189,18 +191,38 @@ def test_redis_restarted_during_a_run_loses_no_case(postgres_url: str, unique_qu
         server.wait(10)
 
 
-def test_postgres_connections_dropped_the_worker_recovers(stack: Stack, postgres_admin: object) -> None:
+async def test_postgres_connections_dropped_web_and_worker_recover(stack: Stack, postgres_admin: object) -> None:
+    telegram = FakeBotAPI()
+    await telegram.start()
+    try:
+        await asyncio.to_thread(_postgres_drop, stack, postgres_admin, telegram)
+    finally:
+        await telegram.stop()
+
+
+def _postgres_drop(stack: Stack, postgres_admin: object, telegram: FakeBotAPI) -> None:
     stack.worker()
+    port = free_port()
+    web = stack.start("web", python("-m", "bot"), TELEGRAM_BOT_TOKEN="1:T", TELEGRAM_MODE="webhook",
+                      TELEGRAM_WEBHOOK_SECRET="s", WEB_PORT=str(port), TELEGRAM_API_BASE_URL=telegram.base_url,
+                      TELEGRAM_API_FILE_URL=telegram.file_url)
+    health = f"http://127.0.0.1:{port}/healthz"
+    web.wait_http(health, 60)
     first = make_case(stack.sessions, stack.store, user=8)
     stack.send(first)
     stack.wait_done(first)
+    web.wait_http(health, 10)
     name = stack.engine.url.database
     with postgres_admin.connect() as conn:  # type: ignore[attr-defined]
         killed = conn.execute(text(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db AND pid <> "
             "pg_backend_pid()"), {"db": name}).scalar()
-    assert killed >= 1  # the worker's pooled connection was among them
+    assert killed >= 2  # the worker's and the web process's pooled connections were among them
+    web.wait_http(health, 30)  # the web process reconnects
     second = make_case(stack.sessions, stack.store, user=9)
     stack.send(second)
     assert stack.wait_done(second).status in DONE
     assert stack.answers(second) == 1
+    # The web process's outbox sender reconnected too: both answers reach the patients.
+    stack.wait(lambda: len(telegram.sent("sendMessage", 9)) == 1 and len(telegram.sent("sendMessage", 8)) == 1,
+               30, "both answers sent")

@@ -124,3 +124,23 @@ async def test_sender_retries_server_errors_and_stops_on_forbidden(
     first, second = _rows(sessions)
     assert first.status == OutboxStatus.PENDING and first.attempts == 1
     assert second.status == OutboxStatus.FAILED
+
+
+async def test_a_bot_api_failing_for_a_while_delivers_everything_once_afterwards(
+    sender: OutboxSender, sessions: sessionmaker[Session], telegram: FakeBotAPI
+) -> None:
+    from sqlalchemy import update
+
+    for n in range(6):
+        _enqueue(sessions, f"m{n}", chat=100 + n, text=f"message {n}")
+    telegram.fail("sendMessage", 500, times=4)
+    telegram.fail("sendMessage", 429, times=3, retry_after=1)
+    telegram.fail("sendMessage", 502, times=2)
+    for _ in range(12):  # time passes between ticks: every retry becomes due
+        await sender.tick()
+        with sessions.begin() as session:
+            session.execute(update(Outbox).values(next_attempt_at=Outbox.created_at))
+    delivered = sorted(c.params["text"] for c in telegram.sent("sendMessage"))
+    assert delivered == [f"message {n}" for n in range(6)]  # each exactly once
+    assert all(r.status == OutboxStatus.SENT for r in _rows(sessions))
+    assert sum(r.attempts for r in _rows(sessions)) == 6 + 9
