@@ -6,6 +6,7 @@ killed mid-task leaves its message to be delivered again; the tasks are safe to 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -53,6 +54,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or load_settings()
+    # httpx logs every request URL at INFO; keep worker logs to what the pipeline itself says.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = Celery("triage")
     app.conf.update(celery_config(settings))
     app.conf.triage_settings = settings
