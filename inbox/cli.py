@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
 
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage import accounts
@@ -112,6 +113,11 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, out:
     except accounts.AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except (OperationalError, ProgrammingError) as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else exc.__class__.__name__
+        print(f"error: the database is not reachable or not migrated ({reason}); run `alembic upgrade head`",
+              file=sys.stderr)
+        return 2
     finally:
         engine.dispose()
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -124,3 +125,17 @@ def test_a_telegram_user_is_found_only_for_an_active_account(sessions: sessionma
     assert accounts.find_by_telegram_user(sessions, 1) is None
     accounts.set_active(sessions, made.id, False, actor="test")
     assert accounts.find_by_telegram_user(sessions, 123456789012) is None
+
+
+def test_the_cli_says_clearly_when_the_database_is_not_migrated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from inbox.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    code = main(["create-user", "--email", "a@example.org", "--name", "A", "--role", "admin",
+                 "--organisation", "north"], stdin=io.StringIO("a-long-password\n"))
+    assert code == 2
+    assert "alembic upgrade head" in capsys.readouterr().err
