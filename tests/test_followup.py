@@ -72,7 +72,9 @@ def test_a_question_is_answered_with_the_case_history_once(sessions: sessionmake
         assert session.scalar(select(Message.text).order_by(Message.id.desc())) == "Yes, a plain one."
 
 
-def test_a_failed_model_tells_the_patient(sessions: sessionmaker[Session], triaged: tuple[ImageStore, int, int]) -> None:
+def test_a_failed_model_tells_the_patient(
+    sessions: sessionmaker[Session], triaged: tuple[ImageStore, int, int]
+) -> None:
     store, case_id, patient_id = triaged
     message_id = _ask(sessions, patient_id, case_id, "Is it contagious?")
     assert followup.answer_followup(sessions, store, _model("", fail=True), CONFIG, case_id, message_id) \
