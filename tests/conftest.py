@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from tests.fake_telegram import FakeBotAPI
 from tests.processes import Proc, free_port, python
 from triage.db import make_engine, make_sessionmaker
 
@@ -93,6 +94,15 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(database_url, pool_size=4)
     yield make_sessionmaker(engine)
     engine.dispose()
+
+
+@pytest.fixture
+async def telegram() -> AsyncIterator[FakeBotAPI]:
+    """The fake Bot API, serving on a free port of this test's event loop."""
+    api = FakeBotAPI()
+    await api.start()
+    yield api
+    await api.stop()
 
 
 @pytest.fixture

@@ -27,14 +27,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotAPI]:
-    api = FakeBotAPI()
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
 def migrated(database_url: str) -> str:
     migrate(database_url)
     return database_url

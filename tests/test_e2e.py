@@ -11,7 +11,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -28,14 +27,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 CLINICIANS = -100777
 PATIENT = 4242
 SECRET = HARNESS_SECRET
-
-
-@pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotAPI]:
-    api = FakeBotAPI()
-    await api.start()
-    yield api
-    await api.stop()
 
 
 @pytest.fixture(params=["embedded", pytest.param("services", marks=pytest.mark.services)])

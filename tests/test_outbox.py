@@ -63,14 +63,6 @@ def test_a_row_gives_up_after_max_attempts(sessions: sessionmaker[Session]) -> N
 
 
 @pytest.fixture
-async def telegram() -> AsyncIterator[FakeBotAPI]:
-    api = FakeBotAPI()
-    await api.start()
-    yield api
-    await api.stop()
-
-
-@pytest.fixture
 async def sender(sessions: sessionmaker[Session], telegram: FakeBotAPI, tmp_path: Path) -> AsyncIterator[OutboxSender]:
     settings = load_settings({"DATA_DIR": str(tmp_path)})
     services = Services(

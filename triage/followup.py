@@ -14,7 +14,7 @@ from triage.images import ImageStore
 from triage.model_client import ModelClient, ModelUnavailable
 from triage.models import AuditEvent, Case, Message, ModelResult, Outbox, TriageDecision, utcnow
 from triage.outbox import enqueue
-from triage.pipeline import PipelineConfig, _priority, build_model_request, load_snapshot
+from triage.pipeline import PipelineConfig, build_model_request, load_snapshot, queue_decision
 from triage.rules import TIERS, Decision, assess, parse_case
 
 log = logging.getLogger(__name__)
@@ -121,25 +121,15 @@ def _raise_tier(
         "language": language,
         "raised_from": previous,
     }
-    enqueue(
+    queue_decision(
         session,
-        kind="patient_result",
-        chat_id=chat_id,
+        config,
         case_id=case.id,
-        dedupe_key=f"case:{case.id}:raised:{message_id}",
+        chat_id=chat_id,
         payload=payload,
-        priority=_priority(decision.tier),
+        key_suffix=f":raised:{message_id}",
+        alert=True,
     )
-    if config.clinician_chat_id is not None:
-        enqueue(
-            session,
-            kind="clinician_alert",
-            chat_id=config.clinician_chat_id,
-            case_id=case.id,
-            dedupe_key=f"case:{case.id}:alert:{message_id}",
-            payload=payload,
-            priority=_priority(decision.tier),
-        )
     session.add(
         AuditEvent(
             actor="worker",

@@ -229,25 +229,15 @@ def store_outcome(
             "answer": response.answer if response else "",
             "language": snapshot.language,
         }
-        enqueue(
+        queue_decision(
             session,
-            kind="patient_result",
-            chat_id=snapshot.chat_id,
+            config,
             case_id=snapshot.case_id,
-            dedupe_key=f"case:{snapshot.case_id}:result",
+            chat_id=snapshot.chat_id,
             payload=payload,
-            priority=_priority(decision.tier),
+            key_suffix="",
+            alert=forward,
         )
-        if forward and config.clinician_chat_id is not None:
-            enqueue(
-                session,
-                kind="clinician_alert",
-                chat_id=config.clinician_chat_id,
-                case_id=snapshot.case_id,
-                dedupe_key=f"case:{snapshot.case_id}:alert",
-                payload=payload,
-                priority=_priority(decision.tier),
-            )
         # The patient waiting for this answer can now ask follow-up questions about the case.
         session.execute(
             update(Patient)
@@ -263,6 +253,42 @@ def store_outcome(
             )
         )
     return True
+
+
+def queue_decision(
+    session: Session,
+    config: PipelineConfig,
+    *,
+    case_id: int,
+    chat_id: int,
+    payload: dict[str, Any],
+    key_suffix: str,
+    alert: bool,
+) -> None:
+    """Queue the patient's answer and, when `alert`, the clinicians' alert, most urgent first.
+
+    Keys: `case:<id>:result` and `case:<id>:alert` (plus `key_suffix` for a later decision on the same case).
+    """
+    priority = _priority(str(payload["tier"]))
+    enqueue(
+        session,
+        kind="patient_result",
+        chat_id=chat_id,
+        case_id=case_id,
+        dedupe_key=f"case:{case_id}:result{key_suffix}",
+        payload=payload,
+        priority=priority,
+    )
+    if alert and config.clinician_chat_id is not None:
+        enqueue(
+            session,
+            kind="clinician_alert",
+            chat_id=config.clinician_chat_id,
+            case_id=case_id,
+            dedupe_key=f"case:{case_id}:alert{key_suffix}",
+            payload=payload,
+            priority=priority,
+        )
 
 
 def _priority(tier: str) -> int:
