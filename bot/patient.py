@@ -309,7 +309,7 @@ async def _go_to_step(update: Update, services: Services, patient: cases.Patient
     """Store the answers and the next place, then show it (a question, the free-text prompt)."""
     assert patient.case_id is not None
     nonce = _nonce(patient) + 1
-    data = {"case_id": patient.case_id, "nonce": nonce, "warned": bool(patient.data.get("warned"))}
+    data: dict[str, Any] = {"case_id": patient.case_id, "nonce": nonce, "warned": bool(patient.data.get("warned"))}
     if not data["warned"] and _is_emergency(answers, text):
         data["warned"] = True
         await _reply(update, t(patient.language, "emergency_now"))

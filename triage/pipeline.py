@@ -102,7 +102,8 @@ def _own_quality(verdict: str) -> str:
 
 
 def build_model_request(snapshot: CaseSnapshot, question: str | None = None) -> AnalyzeRequest:
-    history = [ChatTurn(role=role, text=text[:4000]) for role, text in snapshot.history if role in _CHAT_ROLES]
+    history = [ChatTurn(role=role, text=text[:4000])  # type: ignore[arg-type]  # filtered to the three roles
+               for role, text in snapshot.history if role in _CHAT_ROLES]
     return AnalyzeRequest(
         answers=snapshot.answers,
         question=(snapshot.patient_text if question is None else question)[:4000],
