@@ -22,7 +22,7 @@ from bot.services import Services, services_of
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, pick_language, t
 from triage import cases
 from triage.images import ImageRejected, sanitize_image
-from triage.rules import assess, parse_case
+from triage.rules import CaseError, assess, parse_case
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,12 @@ async def _acknowledge(context: ContextTypes.DEFAULT_TYPE, query: CallbackQuery)
 
 def _is_emergency(answers: dict[str, Any], text: str) -> bool:
     """Whether the answers so far already mean "emergency" (the same rules the worker applies)."""
-    case = parse_case({"patient": answers.get("patient", {}), "answers": answers.get("answers", {}), "text": text})
+    try:
+        case = parse_case({"patient": answers.get("patient", {}), "answers": answers.get("answers", {}),
+                           "text": text})
+    except CaseError:  # cannot happen with the questionnaire's own answers; never block the patient on it
+        log.exception("stored answers do not parse as a triage case")
+        return False
     return assess(case).tier == "emergency"
 
 
