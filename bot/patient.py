@@ -437,9 +437,10 @@ async def confirm_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     services = services_of(context)
     patient = await _patient(update, services)
     language = _language(update, patient)
-    _, nonce_text, action = (query.data or "cf:-1:x").split(":", 2)
+    _, nonce_text, action = ((query.data or "") + "::").split(":", 3)[:3]
     if (patient is None or patient.state != "confirm" or not nonce_text.lstrip("-").isdigit()
-            or int(nonce_text) != _nonce(patient) or patient.case_id is None):
+            or int(nonce_text) != _nonce(patient) or patient.case_id is None
+            or action not in ("submit", "change", "cancel")):
         await query.answer(t(language, "stale_button"), show_alert=True)
         return
     await _acknowledge(context, query)

@@ -385,3 +385,21 @@ async def test_old_and_forged_buttons_are_refused(web: TestClient[Any, Any], tel
     await telegram.wait_for(lambda calls: len(phone.alerts()) >= 7, timeout=10)
     assert all("earlier message" in a for a in phone.alerts())
     assert _count(web, Case) == 0
+
+
+async def test_a_forged_action_on_the_confirmation_screen_changes_nothing(web: TestClient[Any, Any],
+                                                                           telegram: FakeBotAPI) -> None:
+    phone = PatientPhone(web, telegram, 113)
+    await _consent(phone)
+    await _photo(phone)
+    await _questionnaire(phone)
+    await phone.expect("Anything else")
+    await phone.tap(":skip")
+    await phone.expect("Please check")
+    submit = next(b["callback_data"] for b in phone.keyboard() if b["callback_data"].endswith(":submit"))
+    await phone.tap_data(submit.replace(":submit", ":bogus"))
+    await telegram.wait_for(lambda calls: phone.alerts(), timeout=10)
+    assert _case(web).status == CaseStatus.COLLECTING
+    await phone.tap_data(submit)
+    await phone.expect("being analysed")
+    assert _case(web).status == CaseStatus.QUEUED
