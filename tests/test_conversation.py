@@ -340,14 +340,14 @@ async def test_text_where_a_photo_is_expected(web: TestClient[Any, Any], telegra
 
 
 async def test_many_messages_per_second_are_limited(telegram: FakeBotAPI, migrated: str, tmp_path: Path) -> None:
-    web = await start_web(telegram, migrated, tmp_path, RATE_LIMIT_BURST="10", RATE_LIMIT_PER_S="1")
+    web = await start_web(telegram, migrated, tmp_path, RATE_LIMIT_BURST="10", RATE_LIMIT_PER_S="0.01")
     phone = PatientPhone(web, telegram, 109)
     await asyncio.gather(*(phone.send("/help") for _ in range(30)))
     await phone.expect("very fast")
     await asyncio.sleep(0.5)
     replies = phone.messages()
     assert sum("very fast" in m for m in replies) == 1
-    assert 10 <= sum("/new" in m for m in replies) <= 12
+    assert sum("/new" in m for m in replies) == 10  # the burst; no refill at 0.01/s within the test
     other = PatientPhone(web, telegram, 110)  # another patient is not slowed down
     await other.send("/help")
     await other.expect("/new")
