@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from triage.db import transaction
 log = logging.getLogger(__name__)
 
 BATCH = 25
+STALE_CHECK_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,11 +43,14 @@ class OutboxSender:
     def __init__(self, services: Services, bot: Bot) -> None:
         self.services = services
         self.bot = bot
+        self._next_stale_check = 0.0
 
     def _claim_due(self) -> list[Job]:
         jobs = []
         with transaction(self.services.sessions) as session:
-            outbox.release_stale_sending(session)
+            if time.monotonic() >= self._next_stale_check:  # a crash leftover: looking once a minute is plenty
+                outbox.release_stale_sending(session)
+                self._next_stale_check = time.monotonic() + STALE_CHECK_INTERVAL_S
             for row in outbox.due(session, limit=BATCH):
                 if outbox.claim(session, row.id):
                     jobs.append(Job(row.id, row.kind, row.chat_id, row.case_id, dict(row.payload), row.attempts + 1))

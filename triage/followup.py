@@ -14,7 +14,7 @@ from triage.images import ImageStore
 from triage.model_client import ModelClient, ModelUnavailable
 from triage.models import AuditEvent, Case, Message, ModelResult, Outbox, TriageDecision, utcnow
 from triage.outbox import enqueue
-from triage.pipeline import PipelineConfig, build_model_request, load_snapshot, queue_decision
+from triage.pipeline import PipelineConfig, build_model_request, load_snapshot, queue_decision, worst_quality
 from triage.rules import TIERS, Decision, assess, parse_case
 
 log = logging.getLogger(__name__)
@@ -28,9 +28,7 @@ def _latest_model_case(session: Session, case: Case, text: str) -> dict[str, obj
         "text": text,
     }
     if result is not None:
-        worst = (
-            "not_skin" if "not_skin" in result.image_quality else ("poor" if "poor" in result.image_quality else "good")
-        )
+        worst = worst_quality(list(result.image_quality))
         data["model"] = {"differential": result.differential, "image_quality": worst}
     return data
 

@@ -96,6 +96,11 @@ def load_snapshot(factory: sessionmaker[Session], case_id: int) -> CaseSnapshot:
         )
 
 
+def worst_quality(qualities: list[str]) -> str:
+    """The worst of several photos' qualities (an unknown value counts as `not_skin`); `good` for none."""
+    return max(qualities, key=lambda q: _QUALITY_ORDER.get(q, 2), default="good")
+
+
 def _own_quality(verdict: str) -> str:
     """Our own photo check in the model's vocabulary: too dark, blurred... are `poor`."""
     return verdict if verdict in ("good", "not_skin") else "poor"
@@ -122,7 +127,7 @@ def triage_input(snapshot: CaseSnapshot, response: AnalyzeResponse | None) -> di
     }
     if response is not None:
         qualities = list(response.image_quality) + snapshot.own_quality
-        worst = max(qualities, key=lambda q: _QUALITY_ORDER.get(q, 2), default="good")
+        worst = worst_quality(qualities)
         case["model"] = {
             "differential": [{"condition": d.condition, "likelihood": d.likelihood} for d in response.differential],
             "image_quality": worst,

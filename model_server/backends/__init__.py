@@ -9,24 +9,13 @@ from model_server.settings import Settings
 
 def create_backend(settings: Settings) -> Backend:
     """The backend `settings.backend` names, configured but not loaded. Raises `BackendError`."""
-    if settings.backend == "hf":
+    if settings.backend in ("hf", "skingpt4"):
         from model_server.backends.hf import HFBackend
-
-        assert settings.path is not None  # checked by check_settings
-        return HFBackend(
-            settings.path,
-            device=settings.device,
-            dtype=settings.dtype,
-            quantization=settings.quantization,
-            max_new_tokens=settings.max_new_tokens,
-            threads=settings.threads,
-            rank_temperature=settings.rank_temperature,
-        )
-    if settings.backend == "skingpt4":
         from model_server.backends.skingpt4 import SkinGPT4Backend
 
-        assert settings.path is not None
-        return SkinGPT4Backend(
+        assert settings.path is not None  # checked by check_settings
+        backend_class = HFBackend if settings.backend == "hf" else SkinGPT4Backend
+        return backend_class(
             settings.path,
             device=settings.device,
             dtype=settings.dtype,

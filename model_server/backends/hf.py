@@ -109,8 +109,8 @@ class HFBackend(Backend):
 
         if self.threads:
             torch.set_num_threads(self.threads)
-        device = _resolve_device(self.device_setting)
-        dtype = _resolve_dtype(self.dtype_setting, device)
+        device = resolve_device(self.device_setting)
+        dtype = resolve_dtype(self.dtype_setting, device)
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": dtype}
         try:
             config = AutoConfig.from_pretrained(self.path, local_files_only=True)
@@ -129,7 +129,7 @@ class HFBackend(Backend):
             processor.tokenizer.pad_token = processor.tokenizer.eos_token
         self._scorer = Scorer(model, processor, device, dtype)
         self._scrub = Scrubber(_forbidden_markers(processor))
-        self._revision = _revision(self.path)
+        self._revision = folder_revision(self.path)
         self._baseline = self._grey_baseline()
         log.info("loaded %s on %s (%s, quantization %s)", self.path, device, dtype, self.quantization)
 
@@ -250,7 +250,7 @@ def _forbidden_markers(processor: Any) -> list[str]:
     return markers
 
 
-def _resolve_device(setting: str) -> torch.device:
+def resolve_device(setting: str) -> torch.device:
     if setting == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if setting.startswith("cuda") and not torch.cuda.is_available():
@@ -258,7 +258,7 @@ def _resolve_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
-def _resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
+def resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
     if setting == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -266,7 +266,7 @@ def _resolve_dtype(setting: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[setting]
 
 
-def _revision(path: Path) -> str:
+def folder_revision(path: Path) -> str:
     """A short content id: a hash of config.json and the names and sizes of the weight files (cheap, no read)."""
     digest = hashlib.sha256()
     config = path / "config.json"

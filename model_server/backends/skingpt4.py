@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from model_server.backends.base import BackendError
-from model_server.backends.hf import HFBackend, _resolve_device, _resolve_dtype, _revision
+from model_server.backends.hf import HFBackend, folder_revision, resolve_device, resolve_dtype
 from model_server.backends.hf_scoring import Prompt, Scorer
 from model_server.prompts import Scrubber
 
@@ -245,8 +245,8 @@ class SkinGPT4Backend(HFBackend):
         template = read_template(self.path)
         if self.threads:
             torch.set_num_threads(self.threads)
-        device = _resolve_device(self.device_setting)
-        dtype = _resolve_dtype(self.dtype_setting, device)
+        device = resolve_device(self.device_setting)
+        dtype = resolve_dtype(self.dtype_setting, device)
         kwargs: dict[str, Any] = {"local_files_only": True, "dtype": dtype}
         try:
             config = Blip2Config.from_pretrained(self.path, local_files_only=True)
@@ -270,6 +270,6 @@ class SkinGPT4Backend(HFBackend):
         processor = SkinGPT4Processor(tokenizer=tokenizer, image_processor=image_processor)
         self._scorer = SkinGPT4Scorer(model, processor, template, device, dtype)
         self._scrub = Scrubber([*tokenizer.all_special_tokens, *template.markers()])
-        self._revision = _revision(self.path)
+        self._revision = folder_revision(self.path)
         self._baseline = self._grey_baseline()
         log.info("loaded SkinGPT-4 %s on %s (%s, quantization %s)", self.path, device, dtype, self.quantization)
