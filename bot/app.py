@@ -27,6 +27,7 @@ from bot.metrics import render as render_metrics
 from bot.ratelimit import RateLimiter
 from bot.sender import OutboxSender
 from bot.services import Services
+from bot.telegram_http import AiohttpRequest
 from triage.celery_app import create_celery
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker
@@ -98,8 +99,8 @@ def build_application(settings: Settings, services: Services) -> Application:  #
         .base_file_url(settings.telegram_api_file_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_messages_per_s, max_retries=0))
         .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
-        .connection_pool_size(settings.telegram_connection_pool_size)
-        .pool_timeout(30)
+        .request(AiohttpRequest(settings.telegram_connection_pool_size))
+        .get_updates_request(AiohttpRequest(1))
     )
     if settings.telegram_mode == "webhook":
         builder = builder.updater(None)

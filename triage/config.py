@@ -42,8 +42,8 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     clinician_chat_id: int | None = None
-    # httpcore scans every pooled connection on each request: a small pool is faster than a large one.
-    telegram_connection_pool_size: int = Field(default=8, ge=1, le=256)
+    # Connections to the Bot API kept open at once (bot/telegram_http.py).
+    telegram_connection_pool_size: int = Field(default=32, ge=1, le=256)
     telegram_max_messages_per_s: float = Field(default=30, gt=0, description="Telegram's overall sending limit")
     organisation: str = Field(default="default", pattern=r"^[a-z0-9_-]{1,64}$", description="organisation of new cases")
     inbox_base_url: str = Field(default="", description="public URL of the clinician inbox, for alert links")
