@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage.db import transaction
+from triage.db import reading, transaction, writing
 from triage.images import CleanImage, ImageStore
 from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, Patient, utcnow
 
@@ -73,10 +73,20 @@ def _set_state(patient: Patient, state: str, data: dict[str, Any] | None) -> Non
     patient.updated_at = utcnow()
 
 
+# The patient's view and the current case's answers as Core columns: these reads run on every update.
+_PATIENTS, _CASES = cast(Table, Patient.__table__), cast(Table, Case.__table__)
+_PATIENT_COLUMNS = (_PATIENTS.c.id, _PATIENTS.c.language, _PATIENTS.c.consented_at, _PATIENTS.c.conversation_state,
+                    _PATIENTS.c.conversation_data)
+
+
+def _row_view(row: Any) -> PatientView:
+    return PatientView(row[0], row[1], row[2] is not None, row[3], dict(row[4] or {}))
+
+
 def get_patient(factory: sessionmaker[Session], telegram_user_id: int) -> PatientView | None:
-    with factory() as session:
-        patient = session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
-        return _view(patient) if patient else None
+    with reading(factory) as conn:
+        row = conn.execute(select(*_PATIENT_COLUMNS).where(_PATIENTS.c.telegram_user_id == telegram_user_id)).first()
+        return _row_view(row) if row is not None else None
 
 
 def record_consent(
@@ -200,10 +210,10 @@ def save_progress(
         values["answers"] = answers
     if text is not None:
         values["patient_text"] = text
-    with transaction(factory) as session:
-        session.execute(update(Case).where(Case.id == case_id, Case.patient_id == patient_id).values(**values))
-        session.execute(update(Patient).where(Patient.id == patient_id)
-                        .values(conversation_state=state, conversation_data=data, updated_at=now))
+    with writing(factory) as conn:
+        conn.execute(update(_CASES).where(_CASES.c.id == case_id, _CASES.c.patient_id == patient_id).values(**values))
+        conn.execute(update(_PATIENTS).where(_PATIENTS.c.id == patient_id)
+                     .values(conversation_state=state, conversation_data=data, updated_at=now))
 
 
 @dataclass(frozen=True)
@@ -217,17 +227,16 @@ class StepContext:
 
 def step_context(factory: sessionmaker[Session], telegram_user_id: int) -> StepContext | None:
     """The patient and their current case's answers in one round trip to the database; None if unknown."""
-    with factory() as session:
-        row = session.execute(
-            select(Patient, Case.answers, Case.patient_text)
-            .outerjoin(Case, (Case.id == Patient.conversation_data["case_id"].as_integer())
-                       & (Case.patient_id == Patient.id))
-            .where(Patient.telegram_user_id == telegram_user_id)
+    with reading(factory) as conn:
+        row = conn.execute(
+            select(*_PATIENT_COLUMNS, _CASES.c.answers, _CASES.c.patient_text)
+            .outerjoin(_CASES, (_CASES.c.id == _PATIENTS.c.conversation_data["case_id"].as_integer())
+                       & (_CASES.c.patient_id == _PATIENTS.c.id))
+            .where(_PATIENTS.c.telegram_user_id == telegram_user_id)
         ).first()
         if row is None:
             return None
-        patient, answers, text = row
-        return StepContext(_view(patient), dict(answers or {}), text or "")
+        return StepContext(_row_view(row), dict(row[5] or {}), row[6] or "")
 
 
 def submit_case(factory: sessionmaker[Session], *, patient_id: int, case_id: int) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -26,11 +28,62 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     # A fixed pool: the default overflow connections reconnect constantly under load (NOTES-TELEGRAM.md).
-    return create_engine(url, pool_size=pool_size, max_overflow=0, pool_pre_ping=True, pool_recycle=1800)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+    event.listen(engine, "checkout", _check_alive)
+    return engine
+
+
+def connection_looks_alive(dbapi_connection: Any) -> bool:
+    """Whether an idle pooled PostgreSQL connection is still usable, without a round trip to the server.
+
+    An idle connection has nothing to read. When the server ends it (a restart, `pg_terminate_backend`, a crash)
+    it sends a FATAL message and/or closes the socket, and either makes the socket readable. This replaces
+    `pool_pre_ping`, which cost a `SELECT 1` round trip on every checkout: on the web process's hot path that was
+    one of three round trips per button tap. A connection lost silently (a network partition) is not seen here;
+    it fails on use, as it would after a successful ping too.
+    """
+    if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
+        return False
+    try:
+        readable, _, failed = select.select([dbapi_connection.fileno()], [], [dbapi_connection.fileno()], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable and not failed
+
+
+def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    if not connection_looks_alive(dbapi_connection):
+        raise DisconnectionError("the server closed this pooled connection")  # the pool retries with a new one
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(factory: sessionmaker[Session]) -> Engine:
+    bind = factory.kw.get("bind")
+    if not isinstance(bind, Engine):
+        raise TypeError("the session factory is not bound to an engine")
+    return bind
+
+
+@contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A Core connection for one read statement, in autocommit: no BEGIN and ROLLBACK round trips wrap it.
+
+    For the per-update hot path of the web process (docs/performance.md): a Core statement skips the ORM's
+    per-row work. Only for a single SELECT (atomic on its own); reads that must agree belong in `transaction`.
+    """
+    with engine_of(factory).connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+@contextmanager
+def writing(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A Core connection in one transaction, committed on success: `transaction` without the ORM session."""
+    with engine_of(factory).begin() as conn:
+        yield conn
 
 
 @contextmanager
