@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -9,6 +10,16 @@ from aiohttp import web
 
 from bot.app import init_app
 from triage.config import ConfigError, load_settings
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (a base dependency on Linux and macOS): the web process spends much of its CPU
+    in the event loop and its transports, and uvloop does that work in C. The standard loop otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def main() -> int:
@@ -23,6 +34,7 @@ def main() -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     web.run_app(
         init_app(settings),
+        loop=new_event_loop(),
         host=settings.web_host,
         port=settings.web_port,
         print=None,
