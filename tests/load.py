@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 from sqlalchemy import create_engine, select, text
 
 from tests.bot_harness import SECRET
@@ -38,16 +38,24 @@ RESULT_MARK = "<i>This is not a diagnosis"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc), to report CPU per update."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stats:
     updates: int = 0
+    web_cpu_s: float = 0.0
     submits: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time of the Submit tap)
     results: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time the answer reached the API)
     errors: list[str] = field(default_factory=list)
 
 
 class SimulatedPatient:
-    def __init__(self, user_id: int, api: FakeBotAPI, client: httpx.AsyncClient, stats: Stats, photo: bytes) -> None:
+    def __init__(self, user_id: int, api: FakeBotAPI, client: aiohttp.ClientSession, stats: Stats,
+                 photo: bytes) -> None:
         self.user_id = user_id
         self.api = api
         self.client = client
@@ -58,9 +66,9 @@ class SimulatedPatient:
         self.keyboard: list[str] = []
 
     async def post(self, update: dict[str, Any]) -> None:
-        resp = await self.client.post("/telegram/webhook", json=update,
-                                      headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-        resp.raise_for_status()
+        async with self.client.post("/telegram/webhook", json=update,
+                                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
+            resp.raise_for_status()
         self.stats.updates += 1
 
     async def reply(self, needle: str = "", timeout: float = 60) -> Call:  # noqa: ASYNC109
@@ -208,10 +216,12 @@ async def run(args: argparse.Namespace) -> int:
 
         stats = Stats()
         photo = skin_photo(with_gps=False)
-        limits = httpx.Limits(max_connections=args.patients + 10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{env['WEB_PORT']}", timeout=60,
-                                     limits=limits) as client:
+        # aiohttp, not httpx: the load generator shares the machine, and httpx's pool cost it most of a core.
+        connector = aiohttp.TCPConnector(limit=args.patients + 10)
+        async with aiohttp.ClientSession(f"http://127.0.0.1:{env['WEB_PORT']}", connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=60)) as client:
             started = time.monotonic()
+            web_cpu = cpu_seconds(web.popen.pid)
             deadline = started + args.duration
             if args.pipeline_only:
                 await pipeline_load(args, env, api, stats, deadline)
@@ -219,6 +229,7 @@ async def run(args: argparse.Namespace) -> int:
                 patients = [SimulatedPatient(10_000 + i, api, client, stats, photo) for i in range(args.patients)]
                 await asyncio.gather(*(p.run(deadline) for p in patients))
             elapsed = time.monotonic() - started
+            stats.web_cpu_s = cpu_seconds(web.popen.pid) - web_cpu
         report(args, stats, elapsed, env.get("DATABASE_URL") or f"sqlite:///{work / 'dermatriage.sqlite3'}", api)
         return 0 if not stats.errors else 1
     finally:
@@ -268,6 +279,9 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     print(f"{'cases answered':<40}{len(stats.results):>10}")
     print(f"{'submitted cases per second':<40}{len(stats.submits) / elapsed:>10.1f}")
     print(f"{'updates handled by web per second':<40}{stats.updates / elapsed:>10.1f}")
+    if stats.updates:
+        print(f"{'web process CPU per update (ms)':<40}{1000 * stats.web_cpu_s / stats.updates:>10.2f}")
+        print(f"{'web process CPU use (share of a core)':<40}{stats.web_cpu_s / elapsed:>10.2f}")
     print(f"{'submit -> answer p50 (ms), model excluded':<40}{1000 * _pct(overheads, 0.5):>10.0f}")
     print(f"{'submit -> answer p95 (ms), model excluded':<40}{1000 * _pct(overheads, 0.95):>10.0f}")
     print(f"{'submit -> answer p50 (ms), total':<40}{1000 * _pct(totals, 0.5):>10.0f}")
@@ -296,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-only", action="store_true",
                         help="submit ready cases straight into the queue at --rate/s: no questionnaire")
     parser.add_argument("--rate", type=float, default=20, help="cases per second with --pipeline-only")
-    parser.add_argument("--pool", type=int, default=8, help="the bot's Bot API connection pool (default 8)")
+    parser.add_argument("--pool", type=int, default=32, help="the bot's Bot API connection pool (default 32)")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the folder broker instead")
     parser.add_argument("--max-messages-per-s", type=float, default=1000,
                         help="the bot's sending limit (Telegram's is 30; the fake Bot API has none)")
