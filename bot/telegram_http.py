@@ -61,7 +61,8 @@ class AiohttpRequest(BaseRequest):
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, ttl_dns_cache=300, enable_cleanup_closed=True)
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": self.USER_AGENT}, json_serialize=json.dumps
+                connector=connector, headers={"User-Agent": self.USER_AGENT}, json_serialize=json.dumps,
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets no cookies: skip the jar on every request
             )
 
     async def shutdown(self) -> None:

@@ -68,11 +68,12 @@ def engine_of(factory: sessionmaker[Session]) -> Engine:
 
 
 @contextmanager
-def reading(factory: sessionmaker[Session]) -> Iterator[Connection]:
-    """A Core connection for one read statement, in autocommit: no BEGIN and ROLLBACK round trips wrap it.
+def one_statement(factory: sessionmaker[Session]) -> Iterator[Connection]:
+    """A Core connection in autocommit, for work that is a single SQL statement: no BEGIN and COMMIT (or ROLLBACK)
+    round trips wrap it, and one statement is atomic on its own.
 
-    For the per-update hot path of the web process (docs/performance.md): a Core statement skips the ORM's
-    per-row work. Only for a single SELECT (atomic on its own); reads that must agree belong in `transaction`.
+    For the per-update hot path of the web process (docs/performance.md), where a Core statement also skips the
+    ORM's per-row work. Several statements that must agree belong in `writing` or `transaction`.
     """
     with engine_of(factory).connect() as conn:
         conn.execution_options(isolation_level="AUTOCOMMIT")
