@@ -154,3 +154,22 @@ async def test_metrics_count_updates_cases_and_messages_without_content(
     assert "dermatriage_updates_total 2" in body
     assert 'dermatriage_cases{status="collecting"} 1' in body
     assert str(USER) not in body and "Patient" not in body
+
+
+def test_the_web_process_runs_on_uvloop_and_falls_back_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import sys
+
+    from bot.__main__ import new_event_loop
+
+    loop = new_event_loop()
+    try:
+        assert type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as if it were not installed
+    loop = new_event_loop()
+    try:
+        assert isinstance(loop, asyncio.BaseEventLoop) and not type(loop).__module__.startswith("uvloop")
+    finally:
+        loop.close()
