@@ -63,6 +63,7 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=connector, headers={"User-Agent": self.USER_AGENT}, json_serialize=json.dumps,
                 cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets no cookies: skip the jar on every request
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY, as httpx honoured them: where Telegram needs a proxy
             )
 
     async def shutdown(self) -> None:

@@ -164,3 +164,35 @@ def test_bad_construction_and_use() -> None:
     request = AiohttpRequest(1)
     with pytest.raises(RuntimeError, match="not initialized"):
         asyncio.run(request.do_request("http://127.0.0.1:9/x", "POST"))
+
+
+async def test_honours_https_proxy_from_the_environment(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where Telegram is reachable only through a proxy, HTTPS_PROXY/HTTP_PROXY route the Bot API requests."""
+    proxied: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:  # a plain-HTTP forward proxy sees the absolute URL
+        proxied.append(str(request.url))
+        return web.json_response({"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "Via proxy"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    try:
+        request = AiohttpRequest(1)
+        await request.initialize()
+        try:
+            bot = Bot(TOKEN, base_url="http://api.telegram.invalid/bot", request=request,
+                      get_updates_request=AiohttpRequest(1))
+            me = await bot.get_me()
+        finally:
+            await request.shutdown()
+    finally:
+        await runner.cleanup()
+    assert me.first_name == "Via proxy"
+    assert proxied and "api.telegram.invalid" in proxied[0]
