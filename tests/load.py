@@ -120,48 +120,77 @@ class SimulatedPatient:
             self.stats.errors.append(f"patient {self.user_id}: {exc.__class__.__name__}: {exc}")
 
 
-async def pipeline_load(args: argparse.Namespace, env: dict[str, str], api: FakeBotAPI, stats: Stats,
-                        deadline: float) -> None:
-    """Submit ready cases at --rate per second straight into the queue (as the Submit button does), and time
-    each answer's arrival at the Bot API: the worker, model server, outbox and sender, without the questionnaire."""
-    from celery import Celery
-    from cryptography.fernet import Fernet
+class Pipeline:
+    """--pipeline-only: cases made beforehand (consent, photo, answers: the conversation's part), then submitted at
+    --rate per second during the run exactly as the Submit button does (`submit_case`, then `analyze_case` sent),
+    with each answer's arrival at the Bot API timed: the worker, model server, outbox and sender."""
 
-    from tests.factories import make_case
-    from triage.db import make_engine, make_sessionmaker
-    from triage.images import ImageStore, load_keys
+    def __init__(self, args: argparse.Namespace, env: dict[str, str]) -> None:
+        from celery import Celery
 
-    engine = make_engine(env.get("DATABASE_URL") or f"sqlite:///{Path(env['DATA_DIR']) / 'dermatriage.sqlite3'}")
-    sessions = make_sessionmaker(engine)
-    store = ImageStore(Path(env["DATA_DIR"]) / "images", load_keys("", Path(env["DATA_DIR"]) / "image-encryption.key"))
-    celery = Celery("load", broker=env.get("BROKER_URL", "filesystem://"))
-    celery.conf.task_default_queue = env.get("CELERY_QUEUE", "cases")
-    assert Fernet  # the store above uses the web process's generated key file
-    user = 50_000
-    pending: list[asyncio.Task[None]] = []
+        from triage.db import make_engine, make_sessionmaker
+        from triage.images import ImageStore, load_keys
 
-    async def one(user: int, case_id: int) -> None:
-        inbox: asyncio.Queue[Call] = asyncio.Queue()
-        api.listeners[user] = inbox
-        stats.submits.append((user, time.time()))
-        await asyncio.to_thread(celery.send_task, "triage.analyze_case", args=[case_id])
-        while True:
-            call = await asyncio.wait_for(inbox.get(), 120)
-            if RESULT_MARK in str(call.params.get("text", "")):
-                stats.results.append((user, time.time()))
-                return
+        self.args = args
+        url = env.get("DATABASE_URL") or f"sqlite:///{Path(env['DATA_DIR']) / 'dermatriage.sqlite3'}"
+        self.engine = make_engine(url, pool_size=4)
+        self.sessions = make_sessionmaker(self.engine)
+        # the web process's generated key file, so the worker can read the photos
+        self.store = ImageStore(Path(env["DATA_DIR"]) / "images",
+                                load_keys("", Path(env["DATA_DIR"]) / "image-encryption.key"))
+        self.celery = Celery("load", broker=env.get("BROKER_URL", "filesystem://"))
+        self.celery.conf.task_default_queue = env.get("CELERY_QUEUE", "cases")
+        self.ready: list[tuple[int, int, int]] = []  # (user, patient id, case id), not yet submitted
 
-    while time.monotonic() < deadline:
-        tick = time.monotonic()
-        users = list(range(user + 1, user + 1 + max(1, int(args.rate / 10))))
-        user = users[-1]
-        made = await asyncio.gather(*(asyncio.to_thread(make_case, sessions, store, user=u) for u in users))
-        pending += [asyncio.create_task(one(u, case_id)) for u, case_id in zip(users, made, strict=True)]
-        await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
-    results = await asyncio.gather(*pending, return_exceptions=True)
-    stats.errors += [repr(r) for r in results if isinstance(r, BaseException)]
-    celery.close()
-    engine.dispose()
+    def _make(self, user: int) -> tuple[int, int, int]:
+        from tests.factories import make_case
+        from triage import cases
+
+        case_id = make_case(self.sessions, self.store, user=user, submit=False)
+        patient = cases.get_patient(self.sessions, user)
+        assert patient is not None
+        return user, patient.id, case_id
+
+    async def prepare(self) -> None:
+        wanted = int(self.args.rate * self.args.duration * 1.1) + 10
+        users = range(50_001, 50_001 + wanted)
+        for i in range(0, wanted, 50):
+            self.ready += await asyncio.gather(*(asyncio.to_thread(self._make, u) for u in users[i: i + 50]))
+
+    def _submit(self, patient_id: int, case_id: int) -> None:
+        from triage import cases
+
+        assert cases.submit_case(self.sessions, patient_id=patient_id, case_id=case_id)
+        self.celery.send_task("triage.analyze_case", args=[case_id])
+
+    async def run(self, api: FakeBotAPI, stats: Stats, deadline: float) -> None:
+        pending: list[asyncio.Task[None]] = []
+
+        async def one(user: int, patient_id: int, case_id: int) -> None:
+            inbox: asyncio.Queue[Call] = asyncio.Queue()
+            api.listeners[user] = inbox
+            stats.submits.append((user, time.time()))
+            await asyncio.to_thread(self._submit, patient_id, case_id)
+            while True:
+                call = await asyncio.wait_for(inbox.get(), 120)
+                if RESULT_MARK in str(call.params.get("text", "")):
+                    stats.results.append((user, time.time()))
+                    return
+
+        per_tick = max(1, int(self.args.rate / 10))
+        while time.monotonic() < deadline and self.ready:
+            tick = time.monotonic()
+            batch, self.ready = self.ready[:per_tick], self.ready[per_tick:]
+            pending += [asyncio.create_task(one(*item)) for item in batch]
+            await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick)))
+        if not self.ready:
+            stats.errors.append("ran out of prepared cases before the end")
+        results = await asyncio.gather(*pending, return_exceptions=True)
+        stats.errors += [repr(r) for r in results if isinstance(r, BaseException)]
+
+    def close(self) -> None:
+        self.celery.close()
+        self.engine.dispose()
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -220,11 +249,15 @@ async def run(args: argparse.Namespace) -> int:
         connector = aiohttp.TCPConnector(limit=args.patients + 10)
         async with aiohttp.ClientSession(f"http://127.0.0.1:{env['WEB_PORT']}", connector=connector,
                                          timeout=aiohttp.ClientTimeout(total=60)) as client:
+            pipeline = Pipeline(args, env) if args.pipeline_only else None
+            if pipeline is not None:
+                await pipeline.prepare()
             started = time.monotonic()
             web_cpu = cpu_seconds(web.popen.pid)
             deadline = started + args.duration
-            if args.pipeline_only:
-                await pipeline_load(args, env, api, stats, deadline)
+            if pipeline is not None:
+                await pipeline.run(api, stats, deadline)
+                pipeline.close()
             else:
                 patients = [SimulatedPatient(10_000 + i, api, client, stats, photo) for i in range(args.patients)]
                 await asyncio.gather(*(p.run(deadline) for p in patients))
@@ -308,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-concurrency", type=int, default=2)
     parser.add_argument("--concurrent-updates", type=int, default=32)
     parser.add_argument("--pipeline-only", action="store_true",
-                        help="submit ready cases straight into the queue at --rate/s: no questionnaire")
+                        help="cases made beforehand, submitted at --rate/s as the Submit button does")
     parser.add_argument("--rate", type=float, default=20, help="cases per second with --pipeline-only")
     parser.add_argument("--pool", type=int, default=32, help="the bot's Bot API connection pool (default 32)")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the folder broker instead")
