@@ -28,6 +28,7 @@ from bot.ratelimit import RateLimiter
 from bot.sender import OutboxSender
 from bot.services import Services
 from bot.telegram_http import AiohttpRequest
+from bot.webhook_answers import AnsweringBot, CallbackAnswers
 from triage.celery_app import create_celery
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker
@@ -46,29 +47,34 @@ PTB = web.AppKey("ptb", Application)  # type: ignore[type-arg]
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Updates of different users run concurrently; each user's own updates run one at a time, in order."""
 
-    def __init__(self, max_concurrent_updates: int) -> None:
+    def __init__(self, max_concurrent_updates: int, answers: CallbackAnswers | None = None) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}  # user -> (lock, updates holding or awaiting it)
+        self._answers = answers
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = None
         if isinstance(update, Update):
             who = update.effective_user or update.effective_chat
             key = who.id if who is not None else None
-        if key is None:
-            await coroutine
-            return
-        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
-        self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
+            if key is None:
                 await coroutine
+                return
+            lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+            self._locks[key] = (lock, users + 1)
+            try:
+                async with lock:
+                    await coroutine
+            finally:
+                lock, users = self._locks[key]
+                if users == 1:
+                    del self._locks[key]  # nobody else waits: forget this user
+                else:
+                    self._locks[key] = (lock, users - 1)
         finally:
-            lock, users = self._locks[key]
-            if users == 1:
-                del self._locks[key]  # nobody else waits: forget this user
-            else:
-                self._locks[key] = (lock, users - 1)
+            if self._answers is not None and isinstance(update, Update) and update.callback_query is not None:
+                self._answers.give(update.callback_query.id, {})  # no handler answered: still stop the spinner
 
     async def initialize(self) -> None:
         return None
@@ -92,15 +98,20 @@ async def _count_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 def build_application(settings: Settings, services: Services) -> Application:  # type: ignore[type-arg]
+    answers = CallbackAnswers()
+    bot = AnsweringBot(
+        settings.require_bot_token(),
+        base_url=settings.telegram_api_base_url,
+        base_file_url=settings.telegram_api_file_url,
+        request=AiohttpRequest(settings.telegram_connection_pool_size),
+        get_updates_request=AiohttpRequest(1),
+        rate_limiter=AIORateLimiter(overall_max_rate=settings.telegram_max_messages_per_s, max_retries=0),
+        answers=answers,
+    )
     builder = (
         Application.builder()
-        .token(settings.require_bot_token())
-        .base_url(settings.telegram_api_base_url)
-        .base_file_url(settings.telegram_api_file_url)
-        .rate_limiter(AIORateLimiter(overall_max_rate=settings.telegram_max_messages_per_s, max_retries=0))
-        .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates))
-        .request(AiohttpRequest(settings.telegram_connection_pool_size))
-        .get_updates_request(AiohttpRequest(1))
+        .bot(bot)
+        .concurrent_updates(PerUserUpdateProcessor(settings.max_concurrent_updates, answers))
     )
     if settings.telegram_mode == "webhook":
         builder = builder.updater(None)
@@ -148,8 +159,15 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     except (KeyError, TypeError, ValueError) as exc:
         log.warning("malformed update %s: %s", data.get("update_id"), exc.__class__.__name__)
         return web.json_response({"error": "malformed update"}, status=400)
+    bot = application.bot
+    query = update.callback_query
+    if query is None or not isinstance(bot, AnsweringBot):
+        await application.update_queue.put(update)
+        return web.json_response({"ok": True})
+    waiting = bot.callback_answers.expect(query.id)
     await application.update_queue.put(update)
-    return web.json_response({"ok": True})
+    call = await bot.callback_answers.wait(query.id, waiting)  # the tap's answer, in this response (webhook_answers)
+    return web.json_response(call if call is not None else {"ok": True})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -51,7 +51,9 @@ class PatientPhone:
     async def post(self, update: dict[str, Any]) -> None:
         resp = await self.web.post("/telegram/webhook", json=update,
                                    headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
-        assert resp.status == 200, await resp.text()
+        body = await resp.text()
+        assert resp.status == 200, body
+        await self.telegram.webhook_reply(json.loads(body))  # a button's answer can come back in the response
 
     # -- what the patient does ----------------------------------------------------------------------------------
     async def send(self, text: str) -> None:

@@ -33,6 +33,7 @@ class Call:
     params: dict[str, Any]
     at: float = field(default_factory=time.monotonic)
     files: dict[str, bytes] = field(default_factory=dict)
+    in_webhook_response: bool = False  # made by returning it from a webhook delivery, not by a request
 
 
 class FakeBotAPI:
@@ -256,6 +257,16 @@ class FakeBotAPI:
                 {"ok": False, "error_code": 400, "description": "Bad Request: not found"}, status=400
             )
         return web.json_response({"ok": True, "result": result})
+
+    async def webhook_reply(self, body: Any) -> None:
+        """What Telegram does with a webhook response that carries a method call: make the call (unanswered)."""
+        if not isinstance(body, dict) or "method" not in body:
+            return
+        params = {key: value for key, value in body.items() if key != "method"}
+        call = Call(str(body["method"]), params, in_webhook_response=True)
+        async with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
 
     def _answer(self, method: str, params: dict[str, Any], files: dict[str, bytes]) -> Any:
         if method == "getMe":

@@ -69,6 +69,7 @@ class SimulatedPatient:
         async with self.client.post("/telegram/webhook", json=update,
                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
             resp.raise_for_status()
+            await self.api.webhook_reply(await resp.json())
         self.stats.updates += 1
 
     async def reply(self, needle: str = "", timeout: float = 60) -> Call:  # noqa: ASYNC109

@@ -173,3 +173,62 @@ def test_the_web_process_runs_on_uvloop_and_falls_back_without_it(monkeypatch: p
         assert isinstance(loop, asyncio.BaseEventLoop) and not type(loop).__module__.startswith("uvloop")
     finally:
         loop.close()
+
+
+# -- a button's answer in the webhook response (bot/webhook_answers.py) ----------------------------------------
+async def _tap(web: TestClient[Any, Any], telegram: FakeBotAPI, data: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    update = telegram.callback_update(USER, data)
+    resp = await web.post("/telegram/webhook", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET})
+    assert resp.status == 200
+    return update, await resp.json()
+
+
+async def test_a_tap_is_answered_in_the_webhook_response(web: TestClient[Any, Any], telegram: FakeBotAPI) -> None:
+    assert await _post(web, telegram.text_update(USER, "/start")) == 200
+    await _reply_count(telegram, 1)
+    update, body = await _tap(web, telegram, "consent:yes:en")  # acknowledged at once: the spinner stops
+    assert body == {"method": "answerCallbackQuery", "callback_query_id": update["callback_query"]["id"]}
+    update, body = await _tap(web, telegram, "q:99:age:adult")  # not the current question: a pop-up
+    assert body["method"] == "answerCallbackQuery"
+    assert body["callback_query_id"] == update["callback_query"]["id"]
+    assert body["show_alert"] is True and "earlier message" in body["text"]
+    await _reply_count(telegram, 2)
+    assert telegram.sent("answerCallbackQuery") == []  # no request of its own
+
+
+async def test_a_tap_no_handler_answers_still_stops_the_spinner(telegram: FakeBotAPI) -> None:
+    """E.g. a tap dropped by the per-patient rate limit: once its processing ends, the webhook gets an empty answer."""
+    from telegram import Update
+
+    from bot.app import PerUserUpdateProcessor
+    from bot.webhook_answers import CallbackAnswers
+
+    answers = CallbackAnswers()
+    processor = PerUserUpdateProcessor(4, answers)
+    update = Update.de_json(telegram.callback_update(USER, "anything"), None)
+    assert update is not None and update.callback_query is not None
+    waiting = answers.expect(update.callback_query.id)
+
+    async def handled_without_answering() -> None:
+        return None
+
+    await processor.do_process_update(update, handled_without_answering())
+    assert await answers.wait(update.callback_query.id, waiting) == {
+        "method": "answerCallbackQuery", "callback_query_id": update.callback_query.id}
+
+
+async def test_an_answer_too_late_for_the_response_is_sent_as_a_request(
+    web: TestClient[Any, Any], telegram: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.webhook_answers
+
+    monkeypatch.setattr(bot.webhook_answers, "WAIT_S", 0.0)  # the webhook returns before any handler answers
+    assert await _post(web, telegram.text_update(USER, "/start")) == 200
+    await _reply_count(telegram, 1)
+    update, body = await _tap(web, telegram, "q:99:age:adult")
+    assert body == {"ok": True}
+    calls = await telegram.wait_for(lambda calls: telegram.sent("answerCallbackQuery"), timeout=15)
+    answer = telegram.sent("answerCallbackQuery")[0]
+    assert calls and not answer.in_webhook_response
+    assert answer.params["callback_query_id"] == update["callback_query"]["id"]
+    assert "earlier message" in answer.params["text"]

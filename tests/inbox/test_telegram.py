@@ -83,6 +83,7 @@ async def _press(web: WebProcess, user_id: int, data: str) -> dict[str, Any]:
     before = len(web.telegram.sent("answerCallbackQuery"))
     resp = await web.client.post("/telegram/webhook", json=web.telegram.callback_update(user_id, data), headers=SECRET)
     assert resp.status == 200
+    await web.telegram.webhook_reply(await resp.json())
     await web.telegram.wait_for(lambda _: len(web.telegram.sent("answerCallbackQuery")) > before, timeout=15)
     return web.telegram.sent("answerCallbackQuery")[-1].params
 
