@@ -31,7 +31,7 @@ from bot.telegram_http import AiohttpRequest
 from bot.webhook_answers import AnsweringBot, CallbackAnswers
 from triage.celery_app import create_celery
 from triage.config import Settings
-from triage.db import make_engine, make_sessionmaker
+from triage.db import make_async_engine, make_engine, make_sessionmaker
 from triage.images import ImageStore, load_keys
 
 log = logging.getLogger(__name__)
@@ -137,6 +137,7 @@ def make_services(settings: Settings) -> Services:
         images=ImageStore(settings.image_dir, keys),
         celery=create_celery(settings),
         executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_updates, thread_name_prefix="web-io"),
+        db=make_async_engine(settings.resolved_database_url, pool_size=settings.max_concurrent_updates),
     )
 
 
@@ -219,6 +220,8 @@ async def _bot_lifecycle(app: web.Application) -> AsyncIterator[None]:
             await application.updater.stop()
         await application.stop()
         await application.shutdown()
+        if services.db is not None:
+            await services.db.dispose()
         services.executor.shutdown(wait=True)
 
 

@@ -47,7 +47,7 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
 
 async def _patient(update: Update, services: Services) -> cases.PatientView | None:
     user = update.effective_user
-    return await services.run(cases.get_patient, services.sessions, user.id) if user else None
+    return await services.get_patient(user.id) if user else None
 
 
 def _nonce(patient: cases.PatientView) -> int:
@@ -278,7 +278,7 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     caption = (message.caption or "").strip()[:1000]
     if caption:
-        await services.run(cases.save_progress, services.sessions, patient_id=patient.id, case_id=patient.case_id,
+        await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
                            state="photos", data=patient.data, text=caption)
     verdict = str(clean.quality.get("verdict", "good"))
     parts = [t(language, "photo_received", n=count)]
@@ -319,14 +319,14 @@ async def _go_to_step(update: Update, services: Services, patient: cases.Patient
         data["warned"] = True
         await _reply(update, t(patient.language, "emergency_now"))
     if step_key is None:
-        await services.run(cases.save_progress, services.sessions, patient_id=patient.id, case_id=patient.case_id,
+        await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
                            state="free_text", data=data, answers=answers)
         markup = InlineKeyboardMarkup([[InlineKeyboardButton(t(patient.language, "btn_skip"),
                                                              callback_data=f"ft:{nonce}:skip")]])
         await _reply(update, t(patient.language, "ask_text"), markup)
         return
     data["step"] = step_key
-    await services.run(cases.save_progress, services.sessions, patient_id=patient.id, case_id=patient.case_id,
+    await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
                        state="q", data=data, answers=answers)
     step = qn.BY_KEY[step_key]
     await _reply(update, t(patient.language, step.prompt), _question_keyboard(step, patient.language, answers, nonce))
@@ -358,7 +358,7 @@ async def question_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if query is None or user is None:
         return
     services = services_of(context)
-    ctx = await services.run(cases.step_context, services.sessions, user.id)
+    ctx = await services.step_context(user.id)
     patient = ctx.patient if ctx is not None else None
     language = _language(update, patient)
     try:
@@ -387,7 +387,7 @@ async def question_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
         return
     if step.kind == "multi":
         answers = qn.toggle(step, answers, code)
-        await services.run(cases.save_progress, services.sessions, patient_id=patient.id, case_id=patient.case_id,
+        await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
                            state="q", data=patient.data, answers=answers)
         try:
             await query.edit_message_reply_markup(_question_keyboard(step, language, answers, nonce))
@@ -405,7 +405,7 @@ async def _show_confirm(update: Update, services: Services, patient: cases.Patie
     if view is None:
         return
     nonce = _nonce(patient) + 1
-    await services.run(cases.save_progress, services.sessions, patient_id=patient.id, case_id=patient.case_id,
+    await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
                        state="confirm", data={**patient.data, "nonce": nonce})
     markup = InlineKeyboardMarkup([
         [InlineKeyboardButton(t(patient.language, "btn_submit"), callback_data=f"cf:{nonce}:submit")],
@@ -492,10 +492,10 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if patient.state == "free_text" and patient.case_id is not None:
         view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
         combined = "\n".join(p for p in ((view.text if view else ""), body[:2000]) if p)
-        await services.run(cases.save_progress, services.sessions, patient_id=patient.id, case_id=patient.case_id,
+        await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
                            state="free_text", data=patient.data, text=combined[:4000])
         if not patient.data.get("warned") and view is not None and _is_emergency(view.answers, combined):
-            await services.run(cases.save_progress, services.sessions, patient_id=patient.id,
+            await services.save_progress(patient_id=patient.id,
                                case_id=patient.case_id, state="free_text", data={**patient.data, "warned": True})
             await _reply(update, t(language, "emergency_now"))
         await _show_confirm(update, services, await _patient(update, services) or patient)

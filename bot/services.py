@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from celery import Celery
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 from telegram.ext import ContextTypes
 
 from bot.metrics import WebCounters
+from triage import cases
 from triage.config import Settings
 from triage.images import ImageStore
 
@@ -28,11 +30,30 @@ class Services:
     celery: Celery
     executor: ThreadPoolExecutor
     counters: WebCounters = field(default_factory=WebCounters)
+    db: AsyncEngine | None = None  # PostgreSQL: the per-update statements run on the event loop (asyncpg)
 
     async def run(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database, image decoding, broker) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.executor, functools.partial(func, *args, **kwargs))
+
+    # The statements every update makes: on the asyncio engine where there is one, else through a thread.
+    async def get_patient(self, telegram_user_id: int) -> cases.PatientView | None:
+        if self.db is not None:
+            return await cases.get_patient_async(self.db, telegram_user_id)
+        return await self.run(cases.get_patient, self.sessions, telegram_user_id)
+
+    async def step_context(self, telegram_user_id: int) -> cases.StepContext | None:
+        if self.db is not None:
+            return await cases.step_context_async(self.db, telegram_user_id)
+        return await self.run(cases.step_context, self.sessions, telegram_user_id)
+
+    async def save_progress(self, **kwargs: Any) -> None:
+        """`triage.cases.save_progress`'s keyword arguments, without the session factory."""
+        if self.db is not None:
+            await cases.save_progress_async(self.db, **kwargs)
+        else:
+            await self.run(cases.save_progress, self.sessions, **kwargs)
 
     def send_analysis(self, case_id: int) -> None:
         """Queue `analyze_case`; call only after the case is committed. Blocking: use `run`."""

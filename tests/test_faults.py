@@ -246,14 +246,18 @@ def _postgres_fault(stack: Stack, telegram: FakeBotAPI, fault: Callable[[], None
     stack.send(first)
     stack.wait_done(first)
     web.wait_http(health, 10)
+
+    def start_and_get_consent_question(times: int) -> None:  # an update through the patient handlers' pool
+        assert httpx.post(f"http://127.0.0.1:{port}/telegram/webhook", json=telegram.text_update(10, "/start"),
+                          headers={"X-Telegram-Bot-Api-Secret-Token": "s"}, timeout=10).status_code == 200
+        stack.wait(lambda: sum("agree" in str(c.params.get("text", "")) for c in telegram.sent("sendMessage", 10))
+                   == times, 30, f"consent question number {times}")
+
+    start_and_get_consent_question(1)  # so the web process holds pooled connections the fault will kill
     fault()
     after_fault = web.log_path.stat().st_size  # while the server was down, the outbox sender may log a failed tick
     # The very first update after the fault is handled: the pool replaces dead connections at checkout.
-    update = telegram.text_update(10, "/start")
-    assert httpx.post(f"http://127.0.0.1:{port}/telegram/webhook", json=update,
-                      headers={"X-Telegram-Bot-Api-Secret-Token": "s"}, timeout=10).status_code == 200
-    stack.wait(lambda: any("agree" in str(c.params.get("text", "")) for c in telegram.sent("sendMessage", 10)), 30,
-               "the consent question answered to an update sent right after the fault")
+    start_and_get_consent_question(2)
     web.wait_http(health, 30)
     second = make_case(stack.sessions, stack.store, user=9)
     stack.send(second)

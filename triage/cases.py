@@ -11,7 +11,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Select, Table, Update, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage.db import engine_of, one_statement, transaction, writing
@@ -83,9 +84,20 @@ def _row_view(row: Any) -> PatientView:
     return PatientView(row[0], row[1], row[2] is not None, row[3], dict(row[4] or {}))
 
 
+def _patient_query(telegram_user_id: int) -> Select[Any]:
+    return select(*_PATIENT_COLUMNS).where(_PATIENTS.c.telegram_user_id == telegram_user_id)
+
+
 def get_patient(factory: sessionmaker[Session], telegram_user_id: int) -> PatientView | None:
     with one_statement(factory) as conn:
-        row = conn.execute(select(*_PATIENT_COLUMNS).where(_PATIENTS.c.telegram_user_id == telegram_user_id)).first()
+        row = conn.execute(_patient_query(telegram_user_id)).first()
+        return _row_view(row) if row is not None else None
+
+
+async def get_patient_async(engine: AsyncEngine, telegram_user_id: int) -> PatientView | None:
+    """`get_patient` on the web process's asyncio engine (PostgreSQL): no thread hop (`triage.db.make_async_engine`)."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_patient_query(telegram_user_id))).first()
         return _row_view(row) if row is not None else None
 
 
@@ -205,6 +217,29 @@ def save_progress(
     This runs on every button a patient taps. On PostgreSQL it is one statement (the case's UPDATE as a
     data-modifying CTE of the patient's), so one round trip; elsewhere two UPDATEs in one transaction.
     """
+    case_update, patient_update = _progress_updates(patient_id, case_id, state, data, answers, text)
+    if engine_of(factory).dialect.name == "postgresql":
+        with one_statement(factory) as conn:
+            conn.execute(patient_update.add_cte(case_update.cte("case_update")))
+        return
+    with writing(factory) as conn:
+        conn.execute(case_update)
+        conn.execute(patient_update)
+
+
+async def save_progress_async(
+    engine: AsyncEngine, *, patient_id: int, case_id: int, state: str, data: dict[str, Any],
+    answers: dict[str, Any] | None = None, text: str | None = None,
+) -> None:
+    """`save_progress` on the web process's asyncio engine (PostgreSQL, autocommit): one statement."""
+    case_update, patient_update = _progress_updates(patient_id, case_id, state, data, answers, text)
+    async with engine.connect() as conn:
+        await conn.execute(patient_update.add_cte(case_update.cte("case_update")))
+
+
+def _progress_updates(
+    patient_id: int, case_id: int, state: str, data: dict[str, Any], answers: dict[str, Any] | None, text: str | None,
+) -> tuple[Update, Update]:
     now = utcnow()
     values: dict[str, Any] = {"updated_at": now}
     if answers is not None:
@@ -214,13 +249,7 @@ def save_progress(
     case_update = update(_CASES).where(_CASES.c.id == case_id, _CASES.c.patient_id == patient_id).values(**values)
     patient_update = (update(_PATIENTS).where(_PATIENTS.c.id == patient_id)
                       .values(conversation_state=state, conversation_data=data, updated_at=now))
-    if engine_of(factory).dialect.name == "postgresql":
-        with one_statement(factory) as conn:
-            conn.execute(patient_update.add_cte(case_update.cte("case_update")))
-        return
-    with writing(factory) as conn:
-        conn.execute(case_update)
-        conn.execute(patient_update)
+    return case_update, patient_update
 
 
 @dataclass(frozen=True)
@@ -235,15 +264,24 @@ class StepContext:
 def step_context(factory: sessionmaker[Session], telegram_user_id: int) -> StepContext | None:
     """The patient and their current case's answers in one round trip to the database; None if unknown."""
     with one_statement(factory) as conn:
-        row = conn.execute(
-            select(*_PATIENT_COLUMNS, _CASES.c.answers, _CASES.c.patient_text)
+        return _step_context(conn.execute(_step_context_query(telegram_user_id)).first())
+
+
+async def step_context_async(engine: AsyncEngine, telegram_user_id: int) -> StepContext | None:
+    """`step_context` on the web process's asyncio engine (PostgreSQL)."""
+    async with engine.connect() as conn:
+        return _step_context((await conn.execute(_step_context_query(telegram_user_id))).first())
+
+
+def _step_context_query(telegram_user_id: int) -> Select[Any]:
+    return (select(*_PATIENT_COLUMNS, _CASES.c.answers, _CASES.c.patient_text)
             .outerjoin(_CASES, (_CASES.c.id == _PATIENTS.c.conversation_data["case_id"].as_integer())
                        & (_CASES.c.patient_id == _PATIENTS.c.id))
-            .where(_PATIENTS.c.telegram_user_id == telegram_user_id)
-        ).first()
-        if row is None:
-            return None
-        return StepContext(_row_view(row), dict(row[5] or {}), row[6] or "")
+            .where(_PATIENTS.c.telegram_user_id == telegram_user_id))
+
+
+def _step_context(row: Any) -> StepContext | None:
+    return None if row is None else StepContext(_row_view(row), dict(row[5] or {}), row[6] or "")
 
 
 def submit_case(factory: sessionmaker[Session], *, patient_id: int, case_id: int) -> bool:
