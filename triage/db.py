@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import select
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -57,6 +60,10 @@ def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         raise DisconnectionError("the server closed this pooled connection")  # the pool retries with a new one
 
 
+# URL options that mean the same to asyncpg as to psycopg (after `sslmode` is renamed `ssl`).
+ASYNCPG_URL_OPTIONS = frozenset({"ssl"})
+
+
 def make_async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine | None:
     """For PostgreSQL, an asyncio engine (asyncpg) in autocommit for the web process's per-update statements; None
     for other databases, whose callers use the synchronous functions through a thread instead.
@@ -68,7 +75,16 @@ def make_async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine | None:
     parsed = make_url(url)
     if parsed.get_backend_name() != "postgresql":
         return None
-    engine = create_async_engine(parsed.set(drivername="postgresql+asyncpg"), pool_size=pool_size, max_overflow=0,
+    options = dict(parsed.query)
+    if "sslmode" in options:  # libpq's name; asyncpg takes the same values as `ssl`
+        options["ssl"] = options.pop("sslmode")
+    unknown = sorted(set(options) - ASYNCPG_URL_OPTIONS)
+    if unknown:
+        log.warning("DATABASE_URL options %s are libpq's, not asyncpg's: the web process's per-update statements "
+                    "use the thread pool instead", ", ".join(unknown))
+        return None
+    parsed = parsed.set(drivername="postgresql+asyncpg", query=options)
+    engine = create_async_engine(parsed, pool_size=pool_size, max_overflow=0,
                                  pool_recycle=1800, isolation_level="AUTOCOMMIT")
     event.listen(engine.sync_engine, "checkout", _check_async_alive)
     return engine
