@@ -8,10 +8,11 @@ written in the same transaction as the change it follows: a restart resumes exac
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, Update, delete, select, update
+from sqlalchemy import Table, Update, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,20 +85,21 @@ def _row_view(row: Any) -> PatientView:
     return PatientView(row[0], row[1], row[2] is not None, row[3], dict(row[4] or {}))
 
 
-def _patient_query(telegram_user_id: int) -> Select[Any]:
-    return select(*_PATIENT_COLUMNS).where(_PATIENTS.c.telegram_user_id == telegram_user_id)
+# The per-update statements are built once, with bound parameters: building one per call cost as much CPU as
+# running it (docs/performance.md).
+_PATIENT_QUERY = select(*_PATIENT_COLUMNS).where(_PATIENTS.c.telegram_user_id == bindparam("p_user"))
 
 
 def get_patient(factory: sessionmaker[Session], telegram_user_id: int) -> PatientView | None:
     with one_statement(factory) as conn:
-        row = conn.execute(_patient_query(telegram_user_id)).first()
+        row = conn.execute(_PATIENT_QUERY, {"p_user": telegram_user_id}).first()
         return _row_view(row) if row is not None else None
 
 
 async def get_patient_async(engine: AsyncEngine, telegram_user_id: int) -> PatientView | None:
     """`get_patient` on the web process's asyncio engine (PostgreSQL): no thread hop (`triage.db.make_async_engine`)."""
     async with engine.connect() as conn:
-        row = (await conn.execute(_patient_query(telegram_user_id))).first()
+        row = (await conn.execute(_PATIENT_QUERY, {"p_user": telegram_user_id})).first()
         return _row_view(row) if row is not None else None
 
 
@@ -217,14 +219,15 @@ def save_progress(
     This runs on every button a patient taps. On PostgreSQL it is one statement (the case's UPDATE as a
     data-modifying CTE of the patient's), so one round trip; elsewhere two UPDATEs in one transaction.
     """
-    case_update, patient_update = _progress_updates(patient_id, case_id, state, data, answers, text)
+    params = _progress_params(patient_id, case_id, state, data, answers, text)
     if engine_of(factory).dialect.name == "postgresql":
         with one_statement(factory) as conn:
-            conn.execute(patient_update.add_cte(case_update.cte("case_update")))
+            conn.execute(_progress_statements(answers is not None, text is not None)[2], params)
         return
+    case_update, patient_update, _ = _progress_statements(answers is not None, text is not None)
     with writing(factory) as conn:
-        conn.execute(case_update)
-        conn.execute(patient_update)
+        conn.execute(case_update, params)
+        conn.execute(patient_update, params)
 
 
 async def save_progress_async(
@@ -232,24 +235,32 @@ async def save_progress_async(
     answers: dict[str, Any] | None = None, text: str | None = None,
 ) -> None:
     """`save_progress` on the web process's asyncio engine (PostgreSQL, autocommit): one statement."""
-    case_update, patient_update = _progress_updates(patient_id, case_id, state, data, answers, text)
+    params = _progress_params(patient_id, case_id, state, data, answers, text)
     async with engine.connect() as conn:
-        await conn.execute(patient_update.add_cte(case_update.cte("case_update")))
+        await conn.execute(_progress_statements(answers is not None, text is not None)[2], params)
 
 
-def _progress_updates(
+def _progress_params(
     patient_id: int, case_id: int, state: str, data: dict[str, Any], answers: dict[str, Any] | None, text: str | None,
-) -> tuple[Update, Update]:
-    now = utcnow()
-    values: dict[str, Any] = {"updated_at": now}
-    if answers is not None:
-        values["answers"] = answers
-    if text is not None:
-        values["patient_text"] = text
-    case_update = update(_CASES).where(_CASES.c.id == case_id, _CASES.c.patient_id == patient_id).values(**values)
-    patient_update = (update(_PATIENTS).where(_PATIENTS.c.id == patient_id)
-                      .values(conversation_state=state, conversation_data=data, updated_at=now))
-    return case_update, patient_update
+) -> dict[str, Any]:
+    return {"p_patient": patient_id, "p_case": case_id, "p_state": state, "p_data": data, "p_now": utcnow(),
+            "p_answers": answers, "p_text": text}
+
+
+@functools.cache
+def _progress_statements(with_answers: bool, with_text: bool) -> tuple[Update, Update, Update]:
+    """The case's UPDATE, the patient's UPDATE, and both as one statement (PostgreSQL), built once per shape."""
+    values: dict[str, Any] = {"updated_at": bindparam("p_now")}
+    if with_answers:
+        values["answers"] = bindparam("p_answers")
+    if with_text:
+        values["patient_text"] = bindparam("p_text")
+    case_update = (update(_CASES).where(_CASES.c.id == bindparam("p_case"),
+                                        _CASES.c.patient_id == bindparam("p_patient")).values(**values))
+    patient_update = (update(_PATIENTS).where(_PATIENTS.c.id == bindparam("p_patient"))
+                      .values(conversation_state=bindparam("p_state"), conversation_data=bindparam("p_data"),
+                              updated_at=bindparam("p_now")))
+    return case_update, patient_update, patient_update.add_cte(case_update.cte("case_update"))
 
 
 @dataclass(frozen=True)
@@ -264,20 +275,19 @@ class StepContext:
 def step_context(factory: sessionmaker[Session], telegram_user_id: int) -> StepContext | None:
     """The patient and their current case's answers in one round trip to the database; None if unknown."""
     with one_statement(factory) as conn:
-        return _step_context(conn.execute(_step_context_query(telegram_user_id)).first())
+        return _step_context(conn.execute(_STEP_CONTEXT_QUERY, {"p_user": telegram_user_id}).first())
 
 
 async def step_context_async(engine: AsyncEngine, telegram_user_id: int) -> StepContext | None:
     """`step_context` on the web process's asyncio engine (PostgreSQL)."""
     async with engine.connect() as conn:
-        return _step_context((await conn.execute(_step_context_query(telegram_user_id))).first())
+        return _step_context((await conn.execute(_STEP_CONTEXT_QUERY, {"p_user": telegram_user_id})).first())
 
 
-def _step_context_query(telegram_user_id: int) -> Select[Any]:
-    return (select(*_PATIENT_COLUMNS, _CASES.c.answers, _CASES.c.patient_text)
-            .outerjoin(_CASES, (_CASES.c.id == _PATIENTS.c.conversation_data["case_id"].as_integer())
-                       & (_CASES.c.patient_id == _PATIENTS.c.id))
-            .where(_PATIENTS.c.telegram_user_id == telegram_user_id))
+_STEP_CONTEXT_QUERY = (select(*_PATIENT_COLUMNS, _CASES.c.answers, _CASES.c.patient_text)
+                       .outerjoin(_CASES, (_CASES.c.id == _PATIENTS.c.conversation_data["case_id"].as_integer())
+                                  & (_CASES.c.patient_id == _PATIENTS.c.id))
+                       .where(_PATIENTS.c.telegram_user_id == bindparam("p_user")))
 
 
 def _step_context(row: Any) -> StepContext | None:
