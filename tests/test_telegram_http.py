@@ -196,3 +196,10 @@ async def test_honours_https_proxy_from_the_environment(server: Server, monkeypa
         await runner.cleanup()
     assert me.first_name == "Via proxy"
     assert proxied and "api.telegram.invalid" in proxied[0]
+
+
+async def test_no_proxy_hosts_are_reached_directly(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with server.bot(AiohttpRequest(2)) as bot:
+        assert (await bot.send_message(7, "direct")).message_id == len(server.requests)
