@@ -104,13 +104,12 @@ class AiohttpRequest(BaseRequest):
         write = _seconds(write_timeout, self._media_write if files else self._write)
         connect = _seconds(connect_timeout, self._connect)
         pool = _seconds(pool_timeout, self._pool)
-        # aiohttp has no write timeout: the whole exchange is bounded by the sum of the parts, and getting a
-        # connection (from the pool, or a new one) by pool + connect. Two timers per request, not four: each
-        # timer costs the event loop, and on the web process's hot path that showed in the profile.
+        # aiohttp has no write timeout: the whole exchange is bounded by the sum of the parts, getting a connection
+        # (from the pool, or a new one) by pool + connect, and waiting for the answer by the read timeout.
         parts = (pool, connect, write, read)
         total = None if any(p is None for p in parts) else sum(p for p in parts if p is not None)
         getting = None if pool is None or connect is None else pool + connect
-        timeout = aiohttp.ClientTimeout(total=total, connect=getting)
+        timeout = aiohttp.ClientTimeout(total=total, connect=getting, sock_read=read)
         kwargs: dict[str, Any] = {}
         if files:
             form = aiohttp.FormData(quote_fields=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,10 +13,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Bot
-from telegram.request import HTTPXRequest
 
 from bot.sender import OutboxSender
 from bot.services import Services
+from bot.telegram_http import AiohttpRequest
 from tests.fake_telegram import FakeBotAPI
 from triage import outbox
 from triage.config import load_settings
@@ -72,8 +73,9 @@ async def sender(sessions: sessionmaker[Session], telegram: FakeBotAPI, tmp_path
         celery=Celery("unused"),
         executor=ThreadPoolExecutor(4),
     )
-    bot = Bot(
-        "1:T", base_url=telegram.base_url, base_file_url=telegram.file_url, request=HTTPXRequest(connection_pool_size=8)
+    bot = Bot(  # the web process's own transport, with a short read timeout for the timeout test
+        "1:T", base_url=telegram.base_url, base_file_url=telegram.file_url,
+        request=AiohttpRequest(8, read_timeout=0.5), get_updates_request=AiohttpRequest(1),
     )
     async with bot:
         yield OutboxSender(services, bot)
@@ -116,6 +118,25 @@ async def test_sender_retries_server_errors_and_stops_on_forbidden(
     first, second = _rows(sessions)
     assert first.status == OutboxStatus.PENDING and first.attempts == 1
     assert second.status == OutboxStatus.FAILED
+
+
+async def test_a_send_that_times_out_is_retried_a_duplicate_rather_than_a_loss(
+    sender: OutboxSender, sessions: sessionmaker[Session], telegram: FakeBotAPI
+) -> None:
+    from sqlalchemy import update
+
+    _enqueue(sessions, "a", chat=1, text="your result")
+    telegram.latency_s = 2.0  # Telegram gets the message but answers after our read timeout
+    await sender.tick()
+    row = _rows(sessions)[0]
+    assert row.status == OutboxStatus.PENDING and "TimedOut" in (row.last_error or "")
+    telegram.latency_s = 0.0
+    with sessions.begin() as session:
+        session.execute(update(Outbox).values(next_attempt_at=Outbox.created_at))
+    assert await sender.tick() == 1
+    assert _rows(sessions)[0].status == OutboxStatus.SENT
+    await asyncio.sleep(2.0)  # the first, slow request completes at the fake too
+    assert [c.params["text"] for c in telegram.sent("sendMessage")] == ["your result", "your result"]
 
 
 async def test_a_bot_api_failing_for_a_while_delivers_everything_once_afterwards(
