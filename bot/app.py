@@ -160,15 +160,13 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     except (KeyError, TypeError, ValueError) as exc:
         log.warning("malformed update %s: %s", data.get("update_id"), exc.__class__.__name__)
         return web.json_response({"error": "malformed update"}, status=400)
-    bot = application.bot
-    query = update.callback_query
-    if query is None or not isinstance(bot, AnsweringBot):
+    query, bot = update.callback_query, application.bot
+    if query is not None and isinstance(bot, AnsweringBot):  # the tap's answer rides in this response
+        waiting = bot.callback_answers.expect(query.id)
         await application.update_queue.put(update)
-        return web.json_response({"ok": True})
-    waiting = bot.callback_answers.expect(query.id)
+        return web.json_response(await bot.callback_answers.wait(query.id, waiting) or {"ok": True})
     await application.update_queue.put(update)
-    call = await bot.callback_answers.wait(query.id, waiting)  # the tap's answer, in this response (webhook_answers)
-    return web.json_response(call if call is not None else {"ok": True})
+    return web.json_response({"ok": True})
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -279,7 +279,7 @@ async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     caption = (message.caption or "").strip()[:1000]
     if caption:
         await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                           state="photos", data=patient.data, text=caption)
+                                     state="photos", data=patient.data, text=caption)
     verdict = str(clean.quality.get("verdict", "good"))
     parts = [t(language, "photo_received", n=count)]
     if verdict != "good":
@@ -320,14 +320,13 @@ async def _go_to_step(update: Update, services: Services, patient: cases.Patient
         await _reply(update, t(patient.language, "emergency_now"))
     if step_key is None:
         await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                           state="free_text", data=data, answers=answers)
+                                     state="free_text", data=data, answers=answers)
         markup = InlineKeyboardMarkup([[InlineKeyboardButton(t(patient.language, "btn_skip"),
                                                              callback_data=f"ft:{nonce}:skip")]])
         await _reply(update, t(patient.language, "ask_text"), markup)
         return
     data["step"] = step_key
-    await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                       state="q", data=data, answers=answers)
+    await services.save_progress(patient_id=patient.id, case_id=patient.case_id, state="q", data=data, answers=answers)
     step = qn.BY_KEY[step_key]
     await _reply(update, t(patient.language, step.prompt), _question_keyboard(step, patient.language, answers, nonce))
 
@@ -388,7 +387,7 @@ async def question_answer(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if step.kind == "multi":
         answers = qn.toggle(step, answers, code)
         await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                           state="q", data=patient.data, answers=answers)
+                                     state="q", data=patient.data, answers=answers)
         try:
             await query.edit_message_reply_markup(_question_keyboard(step, language, answers, nonce))
         except BadRequest:
@@ -406,7 +405,7 @@ async def _show_confirm(update: Update, services: Services, patient: cases.Patie
         return
     nonce = _nonce(patient) + 1
     await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                       state="confirm", data={**patient.data, "nonce": nonce})
+                                 state="confirm", data={**patient.data, "nonce": nonce})
     markup = InlineKeyboardMarkup([
         [InlineKeyboardButton(t(patient.language, "btn_submit"), callback_data=f"cf:{nonce}:submit")],
         [InlineKeyboardButton(t(patient.language, "btn_change"), callback_data=f"cf:{nonce}:change"),
@@ -493,10 +492,10 @@ async def text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
         combined = "\n".join(p for p in ((view.text if view else ""), body[:2000]) if p)
         await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                           state="free_text", data=patient.data, text=combined[:4000])
+                                     state="free_text", data=patient.data, text=combined[:4000])
         if not patient.data.get("warned") and view is not None and _is_emergency(view.answers, combined):
-            await services.save_progress(patient_id=patient.id,
-                               case_id=patient.case_id, state="free_text", data={**patient.data, "warned": True})
+            await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
+                                         state="free_text", data={**patient.data, "warned": True})
             await _reply(update, t(language, "emergency_now"))
         await _show_confirm(update, services, await _patient(update, services) or patient)
         return

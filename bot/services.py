@@ -48,12 +48,14 @@ class Services:
             return await cases.step_context_async(self.db, telegram_user_id)
         return await self.run(cases.step_context, self.sessions, telegram_user_id)
 
-    async def save_progress(self, **kwargs: Any) -> None:
-        """`triage.cases.save_progress`'s keyword arguments, without the session factory."""
+    async def save_progress(self, *, patient_id: int, case_id: int, state: str, data: dict[str, Any],
+                            answers: dict[str, Any] | None = None, text: str | None = None) -> None:
         if self.db is not None:
-            await cases.save_progress_async(self.db, **kwargs)
+            await cases.save_progress_async(self.db, patient_id=patient_id, case_id=case_id, state=state, data=data,
+                                            answers=answers, text=text)
         else:
-            await self.run(cases.save_progress, self.sessions, **kwargs)
+            await self.run(cases.save_progress, self.sessions, patient_id=patient_id, case_id=case_id, state=state,
+                           data=data, answers=answers, text=text)
 
     def send_analysis(self, case_id: int) -> None:
         """Queue `analyze_case`; call only after the case is committed. Blocking: use `run`."""

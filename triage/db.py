@@ -49,10 +49,11 @@ def connection_looks_alive(dbapi_connection: Any) -> bool:
     if getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False):
         return False
     try:
-        readable, _, failed = select.select([dbapi_connection.fileno()], [], [dbapi_connection.fileno()], 0)
+        poller = select.poll()  # not select.select: a busy process's descriptors can be above FD_SETSIZE (1024)
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI | select.POLLERR | select.POLLHUP)
+        return not poller.poll(0)
     except (OSError, ValueError):
         return False
-    return not readable and not failed
 
 
 def _check_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
