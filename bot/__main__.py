@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 
 from aiohttp import web
 
 from bot.app import init_app
+from triage import logs
 from triage.config import ConfigError, load_settings
 
 
@@ -29,9 +29,8 @@ def main() -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # httpx logs every request URL, and Bot API URLs contain the bot token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(settings.log_level)
+    sys.excepthook = logs.excepthook
     web.run_app(
         init_app(settings),
         loop=new_event_loop(),

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import html
+import io
 from typing import Any
+
+from PIL import Image
 
 from bot.texts import t
 from model_server.api import CONDITIONS
@@ -97,6 +101,33 @@ def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, An
     while len("\n".join(lines)) > limit and len(lines) > 1:
         lines.pop()  # whole lines only: a cut inside a tag would make Telegram refuse the message
     return "\n".join(lines)
+
+
+ALERT_ERASED = "🗑 This case was erased at the patient's request: its photos and details are gone."
+
+
+@functools.cache
+def erased_placeholder() -> bytes:
+    """A plain grey picture that replaces an erased case's photo in an alert Telegram no longer lets us delete."""
+    out = io.BytesIO()
+    Image.new("RGB", (320, 200), (200, 200, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def alert_digest(items: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    """Several new cases for the clinicians' group in one message: number, tier and top reason of each (no
+    patient's words: those are on the case page)."""
+    lines = [f"<b>{len(items)} new cases need a clinician</b>"]
+    for summary, payload in items:
+        tier = str(payload.get("tier", "routine"))
+        reasons = payload.get("reasons") or [{}]
+        lines.append(f"• #{summary['id']} <b>{TIER_LABEL.get(tier, tier)}</b>: {_esc(reasons[0].get('text', ''))}")
+    lines.append("Claim one below, or open the inbox.")
+    text = "\n".join(lines)
+    while len(text) > MESSAGE_LIMIT and len(lines) > 2:
+        lines.pop(-2)
+        text = "\n".join(lines)
+    return text
 
 
 def followup_answer(payload: dict[str, Any]) -> str:

@@ -1,32 +1,43 @@
-"""The outbox sender: the web process's one loop that sends queued messages through the Bot API.
+"""The outbox sender: the web process's loop that sends queued messages through the Bot API.
 
-Rows are claimed before sending (a conditional UPDATE), so several web processes never send the same row.
-Telegram's 429 (`RetryAfter`) is honoured, timeouts and network errors are retried with backoff, and a
-permanent refusal (the patient blocked the bot, a bad request) is recorded and not retried.
+Each chat with something due gets a worker of its own that sends that chat's rows in order, one claim at a time
+(`triage.outbox`): a slow chat (the clinicians' group, held to about 20 messages a minute by Telegram) never holds
+up patients' answers, and a crash leaves at most the one row in flight per chat. Telegram's 429 (`RetryAfter`)
+is honoured, timeouts and network errors are retried with backoff, a permanent refusal (the patient blocked the
+bot, a bad request) is recorded and not retried. A delivery is recorded until the database takes it: a database
+fault after a send never sends the message again.
+
+When many alerts wait for a group chat at once, the non-emergency ones go as one summary with a Claim button per
+case, so the group's limit never builds a backlog; emergencies always go one by one, first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
-import time
-from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from telegram import Bot, InputFile
+from telegram import Bot, InlineKeyboardMarkup, InputFile, InputMediaPhoto
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import clinician, render
 from bot.services import Services
+from bot.telegram_http import NOT_SENT
 from triage import cases, outbox
 from triage.db import transaction
 
 log = logging.getLogger(__name__)
 
-BATCH = 25
-STALE_CHECK_INTERVAL_S = 60.0
+MAX_CHATS_AT_ONCE = 64
+DIGEST_AFTER = 4  # this many non-emergency alerts waiting for a group at once go as one summary
+DIGEST_MAX = 20
+RECORD_BACKOFF_MAX_S = 5.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -36,107 +47,197 @@ class Job:
     chat_id: int
     case_id: int | None
     payload: dict[str, Any]
-    attempts: int
+    attempt: int  # the claim's fencing token (`Outbox.attempts` after the claim)
+
+
+def _job(row: Any) -> Job:
+    return Job(row.id, row.kind, row.chat_id, row.case_id, dict(row.payload), row.attempts)
 
 
 class OutboxSender:
     def __init__(self, services: Services, bot: Bot) -> None:
         self.services = services
         self.bot = bot
-        self._next_stale_check = 0.0
+        self._chats: dict[int, asyncio.Task[int]] = {}
+        self._wake = asyncio.Event()
 
-    def _claim_due(self) -> list[Job]:
-        jobs = []
-        with transaction(self.services.sessions) as session:
-            if time.monotonic() >= self._next_stale_check:  # a crash leftover: looking once a minute is plenty
-                outbox.release_stale_sending(session)
-                self._next_stale_check = time.monotonic() + STALE_CHECK_INTERVAL_S
-            for row in outbox.due(session, limit=BATCH):
-                if outbox.claim(session, row.id):
-                    jobs.append(Job(row.id, row.kind, row.chat_id, row.case_id, dict(row.payload), row.attempts + 1))
-        return jobs
+    def wake(self) -> None:
+        """Look for due rows now rather than at the next poll (a row was just queued in this process)."""
+        self._wake.set()
 
-    def _finish(self, job: Job, message_id: int | None) -> None:
-        with transaction(self.services.sessions) as session:
-            outbox.mark_sent(session, job.id, message_id)
-
-    def _retry(self, job: Job, delay_s: float, error: str, *, permanent: bool = False) -> None:
-        attempts = outbox.MAX_ATTEMPTS if permanent else job.attempts
-        with transaction(self.services.sessions) as session:
-            outbox.mark_retry(session, job.id, delay_s=delay_s, error=error, attempts=attempts)
-
-    async def tick(self) -> int:
-        """Send what is due now. Returns how many rows were attempted."""
-        jobs = await self.services.run(self._claim_due)
-        by_chat: dict[int, list[Job]] = defaultdict(list)
-        for job in jobs:
-            by_chat[job.chat_id].append(job)
-        await asyncio.gather(*(self._send_in_order(chat_jobs) for chat_jobs in by_chat.values()))
-        return len(jobs)
-
+    # -- the loop -------------------------------------------------------------------------------------------
     async def run(self) -> None:
         interval = self.services.settings.outbox_poll_interval_s
+        try:
+            while True:
+                try:
+                    await self._dispatch()
+                except Exception:
+                    log.exception("outbox sender: looking for due rows failed; trying again")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), interval)
+                self._wake.clear()
+        finally:
+            for task in self._chats.values():
+                task.cancel()
+
+    async def _dispatch(self) -> None:
+        """Start a worker for every chat with something due that has none yet, most urgent chat first."""
+        room = MAX_CHATS_AT_ONCE - len(self._chats)
+        if room <= 0:
+            return
+        chats = await self.services.run(self._due_chats, room + len(self._chats))
+        for chat_id in chats:
+            if chat_id not in self._chats and len(self._chats) < MAX_CHATS_AT_ONCE:
+                task = asyncio.create_task(self._drain(chat_id), name=f"outbox-chat-{chat_id}")
+                self._chats[chat_id] = task
+                task.add_done_callback(functools.partial(self._finished, chat_id))
+
+    def _finished(self, chat_id: int, _task: asyncio.Task[int]) -> None:
+        self._chats.pop(chat_id, None)
+
+    async def tick(self) -> int:
+        """Send everything due now and wait until it is sent (tests, and the load test). Returns the attempts."""
+        attempted = 0
+        while True:
+            await self._dispatch()
+            running = list(self._chats.values())
+            if not running:
+                return attempted
+            attempted += sum(await asyncio.gather(*running))
+
+    def _due_chats(self, limit: int) -> list[int]:
+        with transaction(self.services.sessions) as session:
+            return outbox.due_chats(session, limit=limit)
+
+    async def _drain(self, chat_id: int) -> int:
+        """Send the chat's due rows one by one until none is due. Returns how many were attempted."""
+        attempted = 0
         while True:
             try:
-                sent = await self.tick()
-            except asyncio.CancelledError:
-                raise
+                jobs = await self.services.run(self._claim, chat_id)
             except Exception:
-                log.exception("outbox sender tick failed; trying again")
-                sent = 0
-            if not sent:
-                await asyncio.sleep(interval)
+                log.exception("outbox chat %s: claiming failed; the next round tries again", chat_id)
+                return attempted
+            if not jobs:
+                return attempted
+            attempted += len(jobs)
+            if len(jobs) > 1:
+                await self._send_digest(chat_id, jobs)
+            else:
+                await self._send(jobs[0])
 
-    async def _send_in_order(self, jobs: list[Job]) -> None:
-        for job in jobs:
-            await self._send(job)
+    def _claim(self, chat_id: int) -> list[Job]:
+        with transaction(self.services.sessions) as session:
+            if chat_id < 0 and outbox.count_due_alerts(session, chat_id) >= DIGEST_AFTER:
+                head = outbox.claim_next(session, chat_id)
+                if head is not None and (head.kind != "clinician_alert" or head.priority == 0):
+                    return [_job(head)]
+                alerts = outbox.claim_alerts(session, chat_id, limit=DIGEST_MAX - (head is not None))
+                return [_job(row) for row in ([head] if head is not None else []) + alerts]
+            row = outbox.claim_next(session, chat_id)
+            return [_job(row)] if row is not None else []
 
+    # -- one row --------------------------------------------------------------------------------------------
     async def _send(self, job: Job) -> None:
         failures = self.services.counters.send_failures
         try:
-            message_id = await self._deliver(job)
+            message_id = await self._holding_claim([job], self._deliver(job))
         except RetryAfter as exc:
             failures["retry_after"] += 1
             delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after
-            await self.services.run(self._retry, job, float(delay), "429 retry_after")
+            await self._retry(job, float(delay), "429 retry_after")
         except (Forbidden, BadRequest) as exc:
             failures[exc.__class__.__name__] += 1
             log.warning("outbox %s (%s): refused permanently: %s", job.id, job.kind, exc.__class__.__name__)
-            await self.services.run(self._retry, job, 0, f"{exc.__class__.__name__}: {exc}", permanent=True)
+            await self._retry(job, 0, f"{exc.__class__.__name__}: {exc}", permanent=True)
         except (NetworkError, TelegramError) as exc:
             failures[exc.__class__.__name__] += 1
-            delay = min(300.0, 2.0**job.attempts)
-            await self.services.run(self._retry, job, delay, f"{exc.__class__.__name__}: {exc}")
+            uncertain = isinstance(exc, TimedOut) and NOT_SENT not in str(exc)
+            await self._retry(job, min(300.0, 2.0**job.attempt), f"{exc.__class__.__name__}: {exc}",
+                              uncertain=uncertain)
         else:
             self.services.counters.sent[job.kind] += 1
-            await self.services.run(self._finish, job, message_id)
+            await self._record_sent([job], message_id)
 
+    async def _holding_claim(self, jobs: list[Job], sending: Awaitable[T]) -> T:
+        """Await `sending`, renewing the rows' claims while it lasts (a group's rate limit can hold a send longer
+        than a lease)."""
+        task = asyncio.ensure_future(sending)
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=outbox.LEASE_S / 3)
+            if done:
+                return task.result()
+            with contextlib.suppress(Exception):  # a lapsed claim only risks a duplicate, never a loss
+                await self.services.run(self._renew, jobs)
+
+    def _renew(self, jobs: list[Job]) -> None:
+        with transaction(self.services.sessions) as session:
+            for job in jobs:
+                outbox.renew(session, job.id, job.attempt)
+
+    async def _retry(self, job: Job, delay_s: float, error: str, *, permanent: bool = False,
+                     uncertain: bool = False) -> None:
+        def record() -> None:
+            with transaction(self.services.sessions) as session:
+                outbox.mark_retry(session, job.id, job.attempt, delay_s=delay_s, error=error, permanent=permanent,
+                                  uncertain=uncertain)
+
+        try:
+            await self.services.run(record)
+        except Exception:  # the claim lapses and the row is tried again: nothing was delivered, nothing is lost
+            log.exception("outbox %s: could not record a failed attempt; its claim will lapse", job.id)
+
+    async def _record_sent(self, jobs: list[Job], message_id: int | None) -> None:
+        """Record the delivery, retrying until the database takes it: a message Telegram has must not be sent
+        again. A row that vanished meanwhile was erased: an alert just sent about it is taken back."""
+        def record() -> list[Job]:
+            gone = []
+            with transaction(self.services.sessions) as session:
+                for job in jobs:
+                    if not outbox.mark_sent(session, job.id, job.attempt, message_id) and not outbox.exists(
+                            session, job.id):
+                        gone.append(job)
+            return gone
+
+        gone = await _until_done(lambda: self.services.run(record), f"outbox {jobs[0].id}: recording a delivery")
+        if gone and message_id is not None and any(job.kind == "clinician_alert" for job in gone):
+            await self.services.run(self._queue_retraction, jobs[0].chat_id, message_id)
+
+    def _queue_retraction(self, chat_id: int, message_id: int) -> None:
+        with transaction(self.services.sessions) as session:
+            cases.queue_alert_retraction(session, chat_id, message_id)
+
+    # -- what each kind of row sends ------------------------------------------------------------------------
     async def _deliver(self, job: Job) -> int | None:
         if job.kind == "patient_result":
-            message = await self.bot.send_message(
-                job.chat_id, render.patient_result(job.payload), parse_mode=ParseMode.HTML
-            )
-            return message.message_id
+            return await self._text(job.chat_id, render.patient_result(job.payload))
         if job.kind == "clinician_alert" and job.case_id is not None:
             return await self._deliver_alert(job, job.case_id)
         if job.kind == "followup_answer":
-            message = await self.bot.send_message(job.chat_id, render.followup_answer(job.payload),
-                                                  parse_mode=ParseMode.HTML)
-            return message.message_id
+            return await self._text(job.chat_id, render.followup_answer(job.payload))
         if job.kind == "clinician_reply":
-            text = clinician.render_reply(job.payload)
-            message = await self.bot.send_message(job.chat_id, text, parse_mode=ParseMode.HTML)
-            return message.message_id
+            return await self._text(job.chat_id, clinician.render_reply(job.payload))
         if job.kind == "text":
-            message = await self.bot.send_message(job.chat_id, str(job.payload["text"]), parse_mode=ParseMode.HTML)
-            return message.message_id
+            markup = job.payload.get("markup")
+            return await self._text(job.chat_id, str(job.payload["text"]),
+                                    InlineKeyboardMarkup.de_json(markup, self.bot) if markup else None)
+        if job.kind == "retract_alert":
+            await self._retract(job.chat_id, int(job.payload["message_id"]))
+            return None
         raise BadRequest(f"unknown outbox kind {job.kind!r}")
+
+    async def _text(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> int:
+        message = await self.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
+        return message.message_id
 
     async def _deliver_alert(self, job: Job, case_id: int) -> int:
         services = self.services
         summary = await services.run(cases.case_summary, services.sessions, case_id)
+        if summary is None:  # erased since the alert was queued: nothing to say, nothing to show
+            raise BadRequest("the case no longer exists")
         key = await services.run(cases.first_image_key, services.sessions, case_id)
-        markup = clinician.alert_markup(case_id, services.settings)
+        markup = clinician.alert_markup(case_id, str(summary["ref"]), services.settings)
         prefix = clinician.alert_prefix(job.payload)
         if key is not None:
             data = await services.run(services.images.get, key)
@@ -150,9 +251,53 @@ class OutboxSender:
                 parse_mode=ParseMode.HTML,
                 reply_markup=markup,
             )
-        else:
-            text = prefix + render.clinician_alert(
-                case_id, job.payload, summary, limit=render.MESSAGE_LIMIT - len(prefix)
-            )
-            message = await self.bot.send_message(job.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
-        return message.message_id
+            return message.message_id
+        text = prefix + render.clinician_alert(case_id, job.payload, summary, limit=render.MESSAGE_LIMIT - len(prefix))
+        return await self._text(job.chat_id, text, markup)
+
+    async def _send_digest(self, chat_id: int, jobs: list[Job]) -> None:
+        """Many alerts for a group at once: one message listing them, with a Claim button per case."""
+        services = self.services
+        summaries = [await services.run(cases.case_summary, services.sessions, job.case_id)
+                     for job in jobs if job.case_id is not None]
+        listed = [s for s in summaries if s is not None]
+        try:
+            text = render.alert_digest([(s, job.payload) for s, job in zip(summaries, jobs, strict=False)
+                                        if s is not None])
+            markup = clinician.digest_markup([(int(s["id"]), str(s["ref"])) for s in listed], services.settings)
+            message_id = await self._holding_claim(jobs, self._text(chat_id, text, markup))
+        except (RetryAfter, NetworkError, TelegramError) as exc:
+            for job in jobs:  # each goes back to its own retry; the next round may summarise them again
+                await self._retry(job, 5.0, f"digest: {exc.__class__.__name__}")
+            return
+        self.services.counters.sent["clinician_alert_digest"] += 1
+        await self._record_sent(jobs, message_id)
+
+    async def _retract(self, chat_id: int, message_id: int) -> None:
+        """Take an alert back after its patient erased their data: delete it, or (Telegram lets bots delete only
+        recent messages) replace its photo and words with a note that the case was erased."""
+        with contextlib.suppress(BadRequest):
+            await self.bot.delete_message(chat_id, message_id)
+            return
+        note = render.ALERT_ERASED
+        try:
+            await self.bot.edit_message_media(InputMediaPhoto(render.erased_placeholder(), caption=note),
+                                              chat_id=chat_id, message_id=message_id, reply_markup=None)
+        except BadRequest:  # a text alert, or already edited
+            with contextlib.suppress(BadRequest):
+                await self.bot.edit_message_text(note, chat_id=chat_id, message_id=message_id, reply_markup=None)
+
+
+async def _until_done(attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """`attempt()` again and again, with backoff up to RECORD_BACKOFF_MAX_S, until it succeeds."""
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("%s failed; trying again in %.1f s", what, delay)
+            await asyncio.sleep(delay)
+            delay = min(RECORD_BACKOFF_MAX_S, delay * 2)
+

@@ -48,9 +48,13 @@ async def _render_case(request: web.Request, *, status: int = 200, error: str = 
     me = clinician_of(request)
     services = services_of(request)
     try:
-        detail = await services.run(review.case_detail, services.sessions, me, _case_id(request))
+        detail = await services.run(review.case_detail, services.sessions, me, _case_id(request),
+                                    ref=request.query.get("ref") if status == 200 else None)
     except review.CaseNotFound:
         raise web.HTTPNotFound(text="There is no such case in your organisation's inbox.") from None
+    except review.StaleReference:
+        raise web.HTTPNotFound(text="This link is for a case that is no longer in the inbox (the patient may have "
+                                    "erased it).") from None
     done = DONE_MESSAGES.get(request.query.get("done", "")) if status == 200 else None
     return page(
         request,

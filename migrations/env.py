@@ -32,6 +32,11 @@ def _url() -> str:
 
 
 def _configure(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Rebuilding a table (batch mode) drops the old one, which would cascade to the rows that refer to it.
+        # The pragma only works outside a transaction; revisions that rebuild check the keys afterwards.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,

@@ -43,23 +43,65 @@ def test_the_same_dedupe_key_is_queued_once(sessions: sessionmaker[Session]) -> 
     assert [r.payload["text"] for r in _rows(sessions)] == ["hi"]
 
 
-def test_due_rows_come_most_urgent_first_and_are_claimed_once(sessions: sessionmaker[Session]) -> None:
-    _enqueue(sessions, "routine", priority=3)
-    _enqueue(sessions, "emergency", priority=0)
+def test_the_chat_of_the_most_urgent_row_comes_first_and_a_row_is_claimed_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    _enqueue(sessions, "routine", chat=1, priority=3)
+    _enqueue(sessions, "emergency", chat=2, priority=0)
     with transaction(sessions) as session:
-        due = outbox.due(session, limit=10)
-        assert [r.dedupe_key for r in due] == ["emergency", "routine"]
-        assert outbox.claim(session, due[0].id) is True
-        assert outbox.claim(session, due[0].id) is False
+        assert outbox.due_chats(session, limit=10) == [2, 1]
+        row = outbox.claim_next(session, 2)
+        assert row is not None and row.dedupe_key == "emergency" and row.attempts == 1
+        assert outbox.claim_next(session, 2) is None  # claimed: nothing else due in that chat
     with transaction(sessions) as session:
-        assert [r.dedupe_key for r in outbox.due(session, limit=10)] == ["routine"]
+        assert outbox.due_chats(session, limit=10) == [1]
+
+
+def test_a_conversation_goes_in_order_and_a_row_waiting_for_its_retry_holds_back_the_next(
+    sessions: sessionmaker[Session],
+) -> None:
+    _enqueue(sessions, "analysing", chat=9, priority=5)
+    _enqueue(sessions, "result", chat=9, priority=0)  # more urgent, but written later: it must not overtake
+    with transaction(sessions) as session:
+        first = outbox.claim_next(session, 9)
+        assert first is not None and first.dedupe_key == "analysing"
+        outbox.mark_retry(session, first.id, first.attempts, delay_s=60, error="500")
+    with transaction(sessions) as session:
+        assert outbox.claim_next(session, 9) is None  # the result waits for "analysing"
+    _enqueue(sessions, "alert-routine", chat=-100, priority=3)
+    _enqueue(sessions, "alert-emergency", chat=-100, priority=0)
+    with transaction(sessions) as session:  # in the clinicians' group the most urgent goes first
+        head = outbox.claim_next(session, -100)
+        assert head is not None and head.dedupe_key == "alert-emergency"
+
+
+def test_a_lapsed_claim_is_taken_up_again_and_marked_uncertain_and_the_old_claim_cannot_record(
+    sessions: sessionmaker[Session],
+) -> None:
+    import datetime as dt
+
+    _enqueue(sessions, "k", chat=3)
+    with transaction(sessions) as session:
+        first = outbox.claim_next(session, 3)
+        assert first is not None and not first.delivery_uncertain
+        token = first.attempts
+    with transaction(sessions) as session:
+        assert outbox.claim_next(session, 3) is None  # the claim holds for LEASE_S
+        later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=outbox.LEASE_S + 1)
+        second = outbox.claim_next(session, 3, now=later)  # the first sender died
+        assert second is not None and second.attempts == token + 1 and second.delivery_uncertain
+    with transaction(sessions) as session:
+        assert outbox.mark_sent(session, first.id, token, 1) is False  # fenced out
+        assert outbox.mark_sent(session, first.id, token + 1, 2) is True
+    assert _rows(sessions)[0].telegram_message_id == 2
 
 
 def test_a_row_gives_up_after_max_attempts(sessions: sessionmaker[Session]) -> None:
     _enqueue(sessions, "k")
-    row = _rows(sessions)[0]
     with transaction(sessions) as session:
-        outbox.mark_retry(session, row.id, delay_s=0, error="boom", attempts=outbox.MAX_ATTEMPTS)
+        row = outbox.claim_next(session, 5)
+        assert row is not None
+        outbox.mark_retry(session, row.id, row.attempts, delay_s=0, error="boom", permanent=True)
     assert _rows(sessions)[0].status == OutboxStatus.FAILED
 
 
@@ -116,7 +158,7 @@ async def test_sender_retries_server_errors_and_stops_on_forbidden(
     _enqueue(sessions, "b", chat=2, text="blocked")
     await sender.tick()
     first, second = _rows(sessions)
-    assert first.status == OutboxStatus.PENDING and first.attempts == 1
+    assert first.status == OutboxStatus.PENDING and first.attempts == 1 and not first.delivery_uncertain
     assert second.status == OutboxStatus.FAILED
 
 
@@ -130,6 +172,7 @@ async def test_a_send_that_times_out_is_retried_a_duplicate_rather_than_a_loss(
     await sender.tick()
     row = _rows(sessions)[0]
     assert row.status == OutboxStatus.PENDING and "TimedOut" in (row.last_error or "")
+    assert row.delivery_uncertain  # the row says Telegram may already have it
     telegram.latency_s = 0.0
     with sessions.begin() as session:
         session.execute(update(Outbox).values(next_attempt_at=Outbox.created_at))

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage.db import engine_of, one_statement, transaction, writing
 from triage.images import CleanImage, ImageStore
-from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, Patient, utcnow
+from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, OutboxStatus, Patient, utcnow
+from triage.outbox import enqueue
 
 MAX_IMAGES = 3
 OPEN_STATUSES = (CaseStatus.COLLECTING, CaseStatus.QUEUED, CaseStatus.ANALYZING)
@@ -143,6 +144,8 @@ def _withdraw_collecting(session: Session, store: ImageStore, patient_id: int) -
             store.delete(image.storage_key)
             image.deleted_at = utcnow()
         case.status = CaseStatus.WITHDRAWN
+        case.answers = {}  # never sent: what the patient typed so far is not kept
+        case.patient_text = ""
         case.updated_at = utcnow()
         count += 1
     return count
@@ -369,14 +372,22 @@ def case_summary(factory: sessionmaker[Session], case_id: int) -> dict[str, Any]
         case = session.get(Case, case_id)
         if case is None:
             return None
-        return {"id": case.id, "status": case.status, "tier": case.tier, "answers": dict(case.answers),
-                "text": case.patient_text, "language": case.language}
+        return {"id": case.id, "ref": case.public_ref, "status": case.status, "tier": case.tier,
+                "answers": dict(case.answers), "text": case.patient_text, "language": case.language}
+
+
+def queue_alert_retraction(session: Session, chat_id: int, message_id: int) -> None:
+    """Queue taking back an alert the bot sent to a clinicians' chat (its case was erased)."""
+    enqueue(session, kind="retract_alert", chat_id=chat_id, dedupe_key=f"retract:{chat_id}:{message_id}",
+            payload={"message_id": message_id}, priority=0)
 
 
 def erase_patient(factory: sessionmaker[Session], store: ImageStore, telegram_user_id: int) -> int | None:
     """Erase everything stored about a patient: image files, cases and all that hangs off them, messages
-    queued or sent to them, conversation state. Returns how many cases were erased, or None if nothing was
-    stored.
+    queued or sent to them, conversation state, and what the service put elsewhere: each alert sent to the
+    clinicians' chat is taken back (deleted, or its photo and words replaced; `bot/sender.py`), and an alert
+    being sent at this moment is taken back as soon as its delivery is known. Returns how many cases were erased,
+    or None if nothing was stored.
 
     Image files go first: if the database step then fails, the patient can ask again and nothing of the
     photos is left in between. The audit trail keeps one row saying that an erasure happened, with no content.
@@ -393,7 +404,15 @@ def erase_patient(factory: sessionmaker[Session], store: ImageStore, telegram_us
         if patient is None:
             return 0
         count = len(patient.cases)
+        sent_alerts = session.execute(
+            select(Outbox.chat_id, Outbox.telegram_message_id).join(Case, Case.id == Outbox.case_id)
+            .where(Case.patient_id == patient.id, Outbox.kind == "clinician_alert",
+                   Outbox.status == OutboxStatus.SENT, Outbox.telegram_message_id.is_not(None))
+        ).all()
+        for chat_id, message_id in sent_alerts:
+            queue_alert_retraction(session, chat_id, message_id or 0)
         session.execute(delete(Outbox).where(Outbox.chat_id == patient.chat_id))
         session.delete(patient)
-        session.add(AuditEvent(actor="patient:erased", action="patient.erased", details={"cases": count}))
+        session.add(AuditEvent(actor="patient:erased", action="patient.erased",
+                               details={"cases": count, "alerts_taken_back": len(sent_alerts)}))
         return count

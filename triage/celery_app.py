@@ -6,12 +6,18 @@ killed mid-task leaves its message to be delivered again; the tasks are safe to 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
+from triage import logs
 from triage.config import Settings, load_settings
+
+
+@signals.setup_logging.connect
+def _content_free_logging(loglevel: str | int | None = None, **_: Any) -> None:
+    """Celery configures no logging of its own once this signal has a receiver: ours writes no content."""
+    logs.configure(loglevel or "INFO")
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -58,8 +64,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or load_settings()
-    # httpx logs every request URL at INFO; keep worker logs to what the pipeline itself says.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     app = Celery("triage")
     app.conf.update(celery_config(settings))
     app.conf.triage_settings = settings

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
     """An engine for `url`. SQLite gets WAL and a busy timeout so the web and worker processes can share it."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -32,7 +32,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
 
         return engine
     # A fixed pool: the default overflow connections reconnect constantly under load (NOTES-TELEGRAM.md).
-    engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_recycle=1800)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=0, pool_recycle=1800, hide_parameters=True)
     event.listen(engine, "checkout", _check_alive)
     return engine
 
@@ -86,7 +86,7 @@ def make_async_engine(url: str, *, pool_size: int = 10) -> AsyncEngine | None:
         return None
     parsed = parsed.set(drivername="postgresql+asyncpg", query=options)
     engine = create_async_engine(parsed, pool_size=pool_size, max_overflow=0,
-                                 pool_recycle=1800, isolation_level="AUTOCOMMIT")
+                                 pool_recycle=1800, isolation_level="AUTOCOMMIT", hide_parameters=True)
     event.listen(engine.sync_engine, "checkout", _check_async_alive)
     return engine
 

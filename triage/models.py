@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 from typing import Annotated, Any
 
 from sqlalchemy import (
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -60,10 +62,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 intpk = Annotated[int, mapped_column(Integer, primary_key=True, autoincrement=True)]
+# Every table with an integer key gives each id out once, ever. PostgreSQL's sequences already do; SQLite reuses
+# the highest id after that row is deleted unless the table is AUTOINCREMENT. A reused id would let an erased
+# patient's alert (still in the clinicians' chat) claim the next patient's case, and would merge two people in
+# the audit trail. `tests/test_ids.py` checks every table on both databases.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 created = Annotated[dt.datetime, mapped_column(UTCDateTime(), default=utcnow, server_default=func.now())]
 tstamp = Annotated[dt.datetime | None, mapped_column(UTCDateTime())]
 json_obj = Annotated[dict[str, Any], mapped_column(JSON, default=dict)]
 json_list = Annotated[list[Any], mapped_column(JSON, default=list)]
+
+
+def new_public_ref() -> str:
+    """A random reference for a case (8 URL-safe characters), carried beside its number by every button and link
+    that acts on it, so that an old alert or a guessed link can never act on another case."""
+    return secrets.token_urlsafe(6)
 
 
 class Base(DeclarativeBase):
@@ -91,6 +104,7 @@ class OutboxStatus(enum.StrEnum):
 
 class Patient(Base):
     __tablename__ = "patients"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
@@ -109,9 +123,10 @@ class Patient(Base):
 
 class Case(Base):
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_status_updated_at", "status", "updated_at"),)
+    __table_args__ = (Index("ix_cases_status_updated_at", "status", "updated_at"), NEVER_REUSE_IDS)
 
     id: Mapped[intpk]
+    public_ref: Mapped[str] = mapped_column(String(16), unique=True, default=new_public_ref)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.COLLECTING)
     language: Mapped[str] = mapped_column(String(8), default="en")
@@ -150,6 +165,7 @@ class Case(Base):
 
 class CaseImage(Base):
     __tablename__ = "case_images"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -169,6 +185,7 @@ class CaseImage(Base):
 
 class ModelResult(Base):
     __tablename__ = "model_results"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -185,6 +202,7 @@ class ModelResult(Base):
 
 class TriageDecision(Base):
     __tablename__ = "triage_decisions"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -200,6 +218,7 @@ class Message(Base):
     """The conversation about a case: the patient's questions, the model's answers, clinicians' replies."""
 
     __tablename__ = "messages"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
@@ -212,7 +231,7 @@ class Outbox(Base):
     """A message to send through the Bot API. The web process sends it; `dedupe_key` makes it exactly once."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"), NEVER_REUSE_IDS)
 
     id: Mapped[intpk]
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
@@ -222,8 +241,12 @@ class Outbox(Base):
     payload: Mapped[json_obj]
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     priority: Mapped[int] = mapped_column(Integer, default=5)
+    # Each claim adds one: the claim's fencing token (a sender records only the attempt it made).
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the row is due again; while `sending`, when its claim lapses (a crashed sender's row is taken up again).
     next_attempt_at: Mapped[created]
+    # Telegram may already have this message (an ambiguous timeout, or a lapsed claim): a resend may duplicate it.
+    delivery_uncertain: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_error: Mapped[str | None] = mapped_column(String(500))
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[created]
@@ -232,6 +255,7 @@ class Outbox(Base):
 
 class Clinician(Base):
     __tablename__ = "clinicians"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -250,6 +274,7 @@ class AuditEvent(Base):
     """Who saw or changed what. Rows are only ever inserted."""
 
     __tablename__ = "audit_events"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[intpk]
     at: Mapped[created]

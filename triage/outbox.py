@@ -1,7 +1,15 @@
 """Outgoing Telegram messages as rows: written in the same transaction as the change they report.
 
-The web process sends them (`bot/sender.py`). A row is claimed with a conditional UPDATE before it is sent,
-so two senders never send the same row, and `dedupe_key` is unique, so the same message is never queued twice.
+The web process sends them (`bot/sender.py`). A row moves `pending → sending → sent` (or `failed`):
+- Each chat's rows go out in order, one at a time: a patient never reads an answer before "being analysed", and a
+  row waiting for its retry holds back the rows queued after it in that chat (not other chats). In a group chat
+  (the clinicians') the most urgent row goes first.
+- A row is claimed just before it is sent, with a conditional UPDATE that adds one to `attempts`: that number is
+  the claim's fencing token, so two senders never send the same claim and a sender records only its own attempt.
+- A claim is a lease: a `sending` row whose `next_attempt_at` has passed belongs to a sender that died, and is
+  taken up again (`LEASE_S` after the claim, not minutes later). Telegram may already have that message, so the
+  row is marked `delivery_uncertain`: the one case where a message can arrive twice, rather than never.
+- `dedupe_key` is unique, so the same message is never queued twice.
 """
 
 from __future__ import annotations
@@ -9,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,6 +25,9 @@ from sqlalchemy.orm import Session
 from triage.models import Outbox, OutboxStatus, utcnow
 
 MAX_ATTEMPTS = 12
+# A claim lapses this long after it was made. Longer than the slowest send (a photo upload times out after 20 s).
+LEASE_S = 30.0
+_UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
 def enqueue(
@@ -47,54 +58,121 @@ def enqueue(
     return session.execute(stmt).scalar() is not None
 
 
-def due(session: Session, *, limit: int, now: dt.datetime | None = None) -> list[Outbox]:
-    """Pending rows whose time has come, most urgent first."""
+def due_chats(session: Session, *, limit: int, now: dt.datetime | None = None) -> list[int]:
+    """Chats with a row whose time has come (pending, or a lapsed claim), the chat of the most urgent row first."""
     now = now or utcnow()
-    rows = session.scalars(
-        select(Outbox)
-        .where(Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at <= now)
-        .order_by(Outbox.priority, Outbox.id)
+    rows = session.execute(
+        select(Outbox.chat_id)
+        .where(Outbox.status.in_(_UNSENT), Outbox.next_attempt_at <= now)
+        .group_by(Outbox.chat_id)
+        .order_by(func.min(Outbox.priority), func.min(Outbox.id))
         .limit(limit)
     )
-    return list(rows)
+    return [int(chat_id) for (chat_id,) in rows]
 
 
-def claim(session: Session, row_id: int) -> bool:
-    """Mark a pending row as being sent. False if another sender got it first."""
+def _in_chat_order(chat_id: int) -> tuple[Any, ...]:
+    """A conversation goes in the order it was written; a group chat's alerts most urgent first."""
+    return (Outbox.priority, Outbox.id) if chat_id < 0 else (Outbox.id,)
+
+
+def claim_next(session: Session, chat_id: int, *, now: dt.datetime | None = None) -> Outbox | None:
+    """Claim the chat's next unsent row if its time has come; None when the chat has nothing due (or its first
+    row waits for a retry, which holds back the rows after it) or another sender claimed it first.
+
+    The returned row's `attempts` is this claim's token; `delivery_uncertain` says whether Telegram may already
+    have it (this claim takes over a lapsed one).
+    """
+    now = now or utcnow()
+    head = session.scalar(
+        select(Outbox).where(Outbox.chat_id == chat_id, Outbox.status.in_(_UNSENT))
+        .order_by(*_in_chat_order(chat_id)).limit(1)
+    )
+    if head is None or head.next_attempt_at > now:
+        return None
+    taking_over = head.status == OutboxStatus.SENDING
+    claimed = session.execute(
+        update(Outbox)
+        .where(Outbox.id == head.id, Outbox.status == head.status, Outbox.attempts == head.attempts)
+        .values(status=OutboxStatus.SENDING, attempts=head.attempts + 1,
+                next_attempt_at=now + dt.timedelta(seconds=LEASE_S),
+                delivery_uncertain=head.delivery_uncertain or taking_over)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    session.refresh(head)
+    return head
+
+
+def claim_alerts(session: Session, chat_id: int, *, limit: int, now: dt.datetime | None = None) -> list[Outbox]:
+    """Claim up to `limit` due non-emergency alerts of a group chat at once (for one summary message)."""
+    now = now or utcnow()
+    rows = list(session.scalars(
+        select(Outbox).where(Outbox.chat_id == chat_id, Outbox.kind == "clinician_alert", Outbox.priority > 0,
+                             Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at <= now)
+        .order_by(Outbox.priority, Outbox.id).limit(limit)
+    ))
+    claimed = []
+    for row in rows:
+        done = session.execute(
+            update(Outbox).where(Outbox.id == row.id, Outbox.status == OutboxStatus.PENDING,
+                                 Outbox.attempts == row.attempts)
+            .values(status=OutboxStatus.SENDING, attempts=row.attempts + 1,
+                    next_attempt_at=now + dt.timedelta(seconds=LEASE_S))
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount == 1:  # type: ignore[attr-defined]
+            session.refresh(row)
+            claimed.append(row)
+    return claimed
+
+
+def count_due_alerts(session: Session, chat_id: int, *, now: dt.datetime | None = None) -> int:
+    """How many non-emergency alerts wait for a group chat now."""
+    now = now or utcnow()
+    return int(session.scalar(
+        select(func.count()).select_from(Outbox).where(
+            Outbox.chat_id == chat_id, Outbox.kind == "clinician_alert", Outbox.priority > 0,
+            Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at <= now)
+    ) or 0)
+
+
+def mark_sent(session: Session, row_id: int, attempt: int, message_id: int | None) -> bool:
+    """Record that claim `attempt` of the row was delivered. False when the row is gone (erased meanwhile) or
+    the claim lapsed and another sender holds it now."""
     result = session.execute(
         update(Outbox)
-        .where(Outbox.id == row_id, Outbox.status == OutboxStatus.PENDING)
-        .values(status=OutboxStatus.SENDING, attempts=Outbox.attempts + 1, next_attempt_at=utcnow())
+        .where(Outbox.id == row_id, Outbox.attempts == attempt, Outbox.status == OutboxStatus.SENDING)
+        .values(status=OutboxStatus.SENT, sent_at=utcnow(), telegram_message_id=message_id, last_error=None)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def mark_sent(session: Session, row_id: int, message_id: int | None) -> None:
+def mark_retry(
+    session: Session, row_id: int, attempt: int, *, delay_s: float, error: str, permanent: bool = False,
+    uncertain: bool = False,
+) -> None:
+    """Put claim `attempt`'s row back for another try after `delay_s`, or give up on it (a permanent refusal, or
+    MAX_ATTEMPTS tries). `uncertain`: the request may have reached Telegram (an ambiguous timeout)."""
+    status = OutboxStatus.FAILED if permanent or attempt >= MAX_ATTEMPTS else OutboxStatus.PENDING
     session.execute(
         update(Outbox)
-        .where(Outbox.id == row_id)
-        .values(status=OutboxStatus.SENT, sent_at=utcnow(), telegram_message_id=message_id, last_error=None)
+        .where(Outbox.id == row_id, Outbox.attempts == attempt, Outbox.status == OutboxStatus.SENDING)
+        .values(status=status, next_attempt_at=utcnow() + dt.timedelta(seconds=delay_s), last_error=error[:500],
+                delivery_uncertain=Outbox.delivery_uncertain | uncertain)
     )
 
 
-def mark_retry(session: Session, row_id: int, *, delay_s: float, error: str, attempts: int) -> None:
-    """Put a row back for another try after `delay_s`, or give up on it after MAX_ATTEMPTS."""
-    status = OutboxStatus.FAILED if attempts >= MAX_ATTEMPTS else OutboxStatus.PENDING
+def renew(session: Session, row_id: int, attempt: int, *, now: dt.datetime | None = None) -> None:
+    """Extend claim `attempt` of a row being sent by another LEASE_S."""
+    now = now or utcnow()
     session.execute(
         update(Outbox)
-        .where(Outbox.id == row_id)
-        .values(status=status, next_attempt_at=utcnow() + dt.timedelta(seconds=delay_s), last_error=error[:500])
+        .where(Outbox.id == row_id, Outbox.attempts == attempt, Outbox.status == OutboxStatus.SENDING)
+        .values(next_attempt_at=now + dt.timedelta(seconds=LEASE_S))
     )
 
 
-def release_stale_sending(session: Session, *, older_than_s: float = 300) -> int:
-    """Rows left `sending` by a crashed sender go back to pending. Returns how many."""
-    # A crash between the API call and mark_sent may mean the message went out: Telegram has no idempotency
-    # key, so this trades a rare duplicate for never losing a message.
-    cutoff = utcnow() - dt.timedelta(seconds=older_than_s)
-    result = session.execute(
-        update(Outbox)
-        .where(Outbox.status == OutboxStatus.SENDING, Outbox.next_attempt_at < cutoff)
-        .values(status=OutboxStatus.PENDING)
-    )
-    return result.rowcount  # type: ignore[attr-defined]
+def exists(session: Session, row_id: int) -> bool:
+    return session.get(Outbox, row_id) is not None

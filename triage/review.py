@@ -12,6 +12,7 @@ record the outcome, close. An admin may take over a case another clinician holds
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,11 @@ MAX_ID = 2**31 - 1  # ids are 32-bit integers; a larger one cannot exist (and Po
 
 class CaseNotFound(LookupError):
     """No such case for this clinician: it does not exist or belongs to another organisation."""
+
+
+class StaleReference(LookupError):
+    """A button or link names the case by number and a reference that is not the case's own: it was made for a
+    case that is no longer there (erased), so it must not act on whatever case now has that number."""
 
 
 class ReviewConflict(Exception):
@@ -207,16 +213,22 @@ def _maybe_utc(value: dt.datetime | None) -> dt.datetime | None:
     return as_utc(value) if value is not None else None
 
 
-def _case_for(session: Session, actor: ClinicianView, case_id: int, *, lock: bool = False) -> Case:
-    """The case if `actor` may see it; `CaseNotFound` for a missing case or another organisation's."""
+def _case_for(
+    session: Session, actor: ClinicianView, case_id: int, *, lock: bool = False, ref: str | None = None
+) -> Case:
+    """The case if `actor` may see it; `CaseNotFound` for a missing case, another organisation's, or one the
+    patient never sent (being collected, or withdrawn before sending: the words typed so far are theirs alone).
+    With `ref` (from a button or link), `StaleReference` when it is not this case's reference."""
     if not 0 < case_id <= MAX_ID:
         raise CaseNotFound(case_id)
     query: Select[Case] = select(Case).where(Case.id == case_id, Case.organisation == actor.organisation)
     if lock:
         query = query.with_for_update()
     found = session.scalar(query)
-    if found is None or found.status == CaseStatus.COLLECTING:
+    if found is None or found.submitted_at is None or found.status == CaseStatus.COLLECTING:
         raise CaseNotFound(case_id)
+    if ref is not None and not hmac.compare_digest(ref.encode(), found.public_ref.encode()):
+        raise StaleReference(case_id)
     return found
 
 
@@ -257,7 +269,8 @@ def queue(
 ) -> Queue:
     """The organisation's cases for the filter: most urgent tier first, then longest waiting; counts per tier."""
     now = now or utcnow()
-    base = select(Case).where(Case.organisation == actor.organisation, Case.status.in_(STATUS_FILTERS[flt.status]))
+    base = select(Case).where(Case.organisation == actor.organisation, Case.status.in_(STATUS_FILTERS[flt.status]),
+                              Case.submitted_at.is_not(None))
     if flt.scope == "mine":
         base = base.where(Case.assigned_clinician_id == actor.id)
     elif flt.scope == "unclaimed":
@@ -318,12 +331,14 @@ def _model_used(session: Session, case_ids: Sequence[int]) -> dict[int, bool]:
 
 
 def case_detail(
-    factory: sessionmaker[Session], actor: ClinicianView, case_id: int, *, now: dt.datetime | None = None
+    factory: sessionmaker[Session], actor: ClinicianView, case_id: int, *, now: dt.datetime | None = None,
+    ref: str | None = None,
 ) -> CaseDetail:
-    """Everything a clinician needs to decide, and an audit row `case.viewed`. Raises `CaseNotFound`."""
+    """Everything a clinician needs to decide, and an audit row `case.viewed`. Raises `CaseNotFound`, and
+    `StaleReference` when `ref` (from a link) is given and is not the case's."""
     now = now or utcnow()
     with transaction(factory) as session:
-        found = _case_for(session, actor, case_id)
+        found = _case_for(session, actor, case_id, ref=ref)
         decisions = list(found.decisions)
         results = list(found.model_results)
         images = list(found.images)
@@ -423,17 +438,19 @@ def claim(
     via: str = "inbox",
     take_over: bool = False,
     now: dt.datetime | None = None,
+    ref: str | None = None,
 ) -> ClaimResult:
     """Claim a forwarded case for `actor` (a conditional UPDATE: of two clinicians, one wins).
 
     Claiming a case one already holds is a no-op. `take_over` (admins only) takes a case another holds.
-    Raises `CaseNotFound`, or `ReviewConflict` if someone else holds it or it cannot be claimed.
+    Raises `CaseNotFound`, `StaleReference` (a button's `ref` that is not the case's), or `ReviewConflict` if
+    someone else holds it or it cannot be claimed.
     """
     now = now or utcnow()
     if take_over and not actor.is_admin:
         raise ReviewConflict("only an admin can take over a case")
     with transaction(factory) as session:
-        found = _case_for(session, actor, case_id)
+        found = _case_for(session, actor, case_id, ref=ref)
         previous = found.assigned_clinician_id
         if previous == actor.id and found.status == CaseStatus.CLAIMED:
             return ClaimResult(case_id, actor.display_name, newly_claimed=False)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.clinician import NOT_A_CLINICIAN, NOT_AVAILABLE, alert_markup, render_reply
+from bot.clinician import NOT_A_CLINICIAN, NOT_AVAILABLE, OUT_OF_DATE, alert_markup, render_reply
 from tests.inbox.conftest import CLINICIAN_CHAT, INBOX_URL, WebProcess, inbox_settings, sqlite_only
 from triage import accounts, outbox, review
 from triage.db import transaction
@@ -29,12 +29,12 @@ def _buttons(markup: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_alerts_get_claim_and_open_buttons_and_no_link_without_an_inbox_url(tmp_path: Any) -> None:
-    with_url = alert_markup(12, inbox_settings(tmp_path, INBOX_BASE_URL="https://x.example/inbox/"))
+    with_url = alert_markup(12, "AbC-12_x", inbox_settings(tmp_path, INBOX_BASE_URL="https://x.example/inbox/"))
     assert [(b.text, b.callback_data, b.url) for b in with_url.inline_keyboard[0]] == [
-        ("Claim", "claim:12", None),
-        ("Open in inbox", None, "https://x.example/inbox/cases/12"),
+        ("Claim", "claim:12:AbC-12_x", None),
+        ("Open in inbox", None, "https://x.example/inbox/cases/12?ref=AbC-12_x"),
     ]
-    without = alert_markup(12, inbox_settings(tmp_path))
+    without = alert_markup(12, "AbC-12_x", inbox_settings(tmp_path))
     assert [b.text for b in without.inline_keyboard[0]] == ["Claim"]
 
 
@@ -68,10 +68,11 @@ async def _send_alert(web: WebProcess, key: str, payload: dict[str, Any] | None 
 @sqlite_only
 async def test_the_alert_photo_carries_the_buttons_and_a_reminder_says_so(web_process: WebProcess) -> None:
     case_id = web_process.world.cases["emergency"]
+    ref = _ref(web_process, "emergency")
     call = await _send_alert(web_process, "emergency")
     buttons = _buttons(_markup(call))
-    assert buttons[0] == {"text": "Claim", "callback_data": f"claim:{case_id}"}
-    assert buttons[1] == {"text": "Open in inbox", "url": f"{INBOX_URL}/cases/{case_id}"}
+    assert buttons[0] == {"text": "Claim", "callback_data": f"claim:{case_id}:{ref}"}
+    assert buttons[1] == {"text": "Open in inbox", "url": f"{INBOX_URL}/cases/{case_id}?ref={ref}"}
     assert not str(call.params["caption"]).startswith("🔔")
     web_process.telegram.calls.clear()
     payload = {"tier": "emergency", "reasons": [], "language": "en", "realert": 2}
@@ -88,6 +89,11 @@ async def _press(web: WebProcess, user_id: int, data: str) -> dict[str, Any]:
     return web.telegram.sent("answerCallbackQuery")[-1].params
 
 
+def _ref(web: WebProcess, key: str) -> str:
+    with web.services.sessions() as session:
+        return session.get_one(Case, web.world.cases[key]).public_ref
+
+
 def _holder(web: WebProcess, key: str) -> int | None:
     with web.services.sessions() as session:
         return session.get_one(Case, web.world.cases[key]).assigned_clinician_id
@@ -96,7 +102,8 @@ def _holder(web: WebProcess, key: str) -> int | None:
 async def test_a_registered_clinician_claims_from_telegram_and_the_buttons_say_who(web_process: WebProcess) -> None:
     world = web_process.world
     case_id = world.cases["emergency"]
-    answer = await _press(web_process, 7001, f"claim:{case_id}")  # Alice's Telegram account
+    ref = _ref(web_process, "emergency")
+    answer = await _press(web_process, 7001, f"claim:{case_id}:{ref}")  # Alice's Telegram account
     assert answer["text"] == f"You have claimed case #{case_id}."
     assert _holder(web_process, "emergency") == world.people["alice"].id
     edit = await web_process.telegram.wait_for(lambda _: web_process.telegram.sent("editMessageReplyMarkup"))
@@ -106,7 +113,7 @@ async def test_a_registered_clinician_claims_from_telegram_and_the_buttons_say_w
         event = session.scalars(select(AuditEvent).where(AuditEvent.action == "case.claimed")).one()
         assert (event.actor, event.case_id, event.details["via"]) == (world.people["alice"].actor, case_id, "telegram")
     # A colleague pressing too late is told who has it; the claim stays.
-    answer = await _press(web_process, 7002, f"claim:{case_id}")
+    answer = await _press(web_process, 7002, f"claim:{case_id}:{ref}")
     assert answer["show_alert"] is True and "claimed by Dr Alice" in answer["text"]
     assert _holder(web_process, "emergency") == world.people["alice"].id
 
@@ -115,15 +122,22 @@ async def test_a_registered_clinician_claims_from_telegram_and_the_buttons_say_w
 async def test_anyone_else_gets_a_polite_refusal_and_nothing_changes(web_process: WebProcess) -> None:
     world = web_process.world
     case_id = world.cases["emergency"]
-    answer = await _press(web_process, 555, f"claim:{case_id}")  # not a registered clinician
+    ref = _ref(web_process, "emergency")
+    answer = await _press(web_process, 555, f"claim:{case_id}:{ref}")  # not a registered clinician
     assert answer == {"callback_query_id": answer["callback_query_id"], "text": NOT_A_CLINICIAN, "show_alert": True}
-    answer = await _press(web_process, 7003, f"claim:{case_id}")  # Bob, of the other organisation
+    answer = await _press(web_process, 7003, f"claim:{case_id}:{ref}")  # Bob, of the other organisation
     assert answer["text"] == NOT_AVAILABLE and answer["show_alert"] is True
-    answer = await _press(web_process, 7001, "claim:999999")  # no such case
+    answer = await _press(web_process, 7001, f"claim:999999:{ref}")  # no such case
     assert answer["text"] == NOT_AVAILABLE
+    # A button made for another case (an erased one whose number came back, a forgery): refused, nothing changes.
+    answer = await _press(web_process, 7001, f"claim:{case_id}:XXXXXXXX")
+    assert answer["text"] == OUT_OF_DATE and answer["show_alert"] is True
+    for forged in (f"claim:{case_id}", f"claim:{case_id}:{ref}:x", "claim:٣:" + ref, f"claim:{case_id}:{ref[:7]}"):
+        answer = await _press(web_process, 7001, forged)  # an older release's button, or garbage
+        assert answer["text"] == OUT_OF_DATE
     services = web_process.services
     await services.run(accounts.set_active, services.sessions, world.people["carol"].id, False, actor="test")
-    answer = await _press(web_process, 7002, f"claim:{case_id}")  # Carol, deactivated
+    answer = await _press(web_process, 7002, f"claim:{case_id}:{ref}")  # Carol, deactivated
     assert answer["text"] == NOT_A_CLINICIAN
     assert _holder(web_process, "emergency") is None
     assert web_process.telegram.sent("editMessageReplyMarkup") == []
