@@ -7,7 +7,7 @@ import sys
 
 from aiohttp import web
 
-from bot.app import init_app
+from bot.app import EXIT_STATUS, init_app
 from triage import logs
 from triage.config import ConfigError, load_settings
 
@@ -31,8 +31,9 @@ def main() -> int:
         return 2
     logs.configure(settings.log_level)
     sys.excepthook = logs.excepthook
+    app = init_app(settings)
     web.run_app(
-        init_app(settings),
+        app,
         loop=new_event_loop(),
         host=settings.web_host,
         port=settings.web_port,
@@ -40,7 +41,8 @@ def main() -> int:
         access_log=None,
         handle_signals=True,
     )
-    return 0
+    statuses: list[int] = app[EXIT_STATUS]
+    return statuses[0] if statuses else 0  # 2 when Telegram rejected the token
 
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ STEPS: tuple[Step, ...] = (
          columns=3),
 )
 BY_KEY = {step.key: step for step in STEPS}
+AGE_KEYS = frozenset(o.label for o in BY_KEY["age"].options)
 FIRST = STEPS[0].key
 
 
@@ -98,11 +99,18 @@ def toggle(step: Step, answers: dict[str, Any], code: str) -> dict[str, Any]:
     return result
 
 
-def choose(step: Step, answers: dict[str, Any], value: Any) -> dict[str, Any]:
-    """Answers with a single-choice step answered (`value` None means "not applicable / don't know")."""
+def choose(step: Step, answers: dict[str, Any], value: Any, typed: TypedAge | None = None) -> dict[str, Any]:
+    """Answers with a single-choice step answered (`value` None means "not applicable / don't know").
+
+    For the age, `patient.age_answer` keeps what the patient chose or typed (`{"group": "adult"}`, `{"n": 3,
+    "unit": "months"}`), so that what they read back is what they said, not the number the rules use.
+    """
     result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
     if step.key == "age":
         result["patient"]["age_years"] = value
+        group = next((o.code for o in step.options if o.value == value), None)
+        shown: dict[str, Any] = {"n": typed.number, "unit": typed.unit} if typed else {"group": group}
+        result["patient"]["age_answer"] = shown
     elif step.key in ("pregnant", "immunosuppressed", "diabetes"):
         if value is None:
             result["patient"].pop(step.key, None)
@@ -123,7 +131,7 @@ def skip(step: Step, answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def _without_age(answers: dict[str, Any]) -> dict[str, Any]:
-    patient = {k: v for k, v in answers["patient"].items() if k != "age_years"}
+    patient = {k: v for k, v in answers["patient"].items() if k not in ("age_years", "age_answer")}
     return {"patient": patient, "answers": dict(answers["answers"])}
 
 
@@ -156,17 +164,42 @@ _AGE_RE = re.compile(r"^\s*(\d{1,3}(?:[.,]\d)?)\s*(m|mo|month|months|mes|meses|m
                      re.IGNORECASE)
 
 
-def parse_age(text: str) -> float | None:
+@dataclass(frozen=True)
+class TypedAge:
+    """An age as the patient typed it: `number` `unit`, and the same in years for the rules."""
+
+    years: float
+    number: float
+    unit: Literal["years", "months", "weeks"]
+
+
+def parse_age(text: str) -> TypedAge | None:
     """A typed age: "34", "2 months", "3 meses", "6 mois", "5 weeks". None if it is not an age."""
     match = _AGE_RE.match(text)
     if not match:
         return None
     number = float(match.group(1).replace(",", "."))
-    unit = (match.group(2) or "").lower()
-    if unit.startswith(("m",)):
-        number = number / 12
-    elif unit.startswith(("w", "s")):
-        number = number / 52
-    if not 0 <= number <= 120:
+    unit_word = (match.group(2) or "").lower()
+    unit: Literal["years", "months", "weeks"] = "years"
+    years = number
+    if unit_word.startswith(("m",)):
+        unit, years = "months", number / 12
+    elif unit_word.startswith(("w", "s")):
+        unit, years = "weeks", number / 52
+    if not 0 <= years <= 120:
         return None
-    return round(number, 2)
+    return TypedAge(round(years, 2), int(number) if number.is_integer() else number, unit)
+
+
+def age_shown(patient: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The message key and values that say the age as the patient gave it; None when not given."""
+    shown = patient.get("age_answer")
+    if isinstance(shown, dict):
+        if isinstance(shown.get("group"), str) and f"age.{shown['group']}" in AGE_KEYS:
+            return f"age.{shown['group']}", {}
+        if shown.get("unit") in ("years", "months", "weeks") and isinstance(shown.get("n"), int | float):
+            return f"age_value.{shown['unit']}", {"n": shown["n"]}
+    age = patient.get("age_years")
+    if isinstance(age, int | float) and not isinstance(age, bool):  # answers stored by an older release
+        return "age_value.years", {"n": int(age) if age >= 1 else round(age, 2)}
+    return None

@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot import questionnaire as qn
 from bot.texts import t
 from model_server.api import CONDITIONS
 
@@ -64,8 +65,9 @@ def _answers_line(answers: dict[str, Any]) -> str:
     patient = answers.get("patient", {}) or {}
     given = answers.get("answers", {}) or {}
     bits = []
-    if "age_years" in patient:
-        bits.append(f"age {patient['age_years']}")
+    age = qn.age_shown(patient)  # as the patient gave it: "16–64 years", "3 months"
+    if age is not None:
+        bits.append("age " + t("en", age[0], **age[1]))
     for key in ("pregnant", "immunosuppressed", "diabetes"):
         if patient.get(key):
             bits.append(key)

@@ -28,7 +28,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot import clinician, render
 from bot.services import Services
 from bot.telegram_http import NOT_SENT
-from triage import cases, outbox
+from triage import cases, logs, outbox
 from triage.db import transaction
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,8 @@ class OutboxSender:
             while True:
                 try:
                     await self._dispatch()
-                except Exception:
-                    log.exception("outbox sender: looking for due rows failed; trying again")
+                except Exception as exc:  # the database away for a moment: the rows wait, nothing is lost
+                    log.warning("outbox sender: looking for due rows failed (%s); trying again", logs.describe(exc))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval)
                 self._wake.clear()
@@ -116,8 +116,9 @@ class OutboxSender:
         while True:
             try:
                 jobs = await self.services.run(self._claim, chat_id)
-            except Exception:
-                log.exception("outbox chat %s: claiming failed; the next round tries again", chat_id)
+            except Exception as exc:
+                log.warning("outbox chat %s: claiming failed (%s); the next round tries again", chat_id,
+                            logs.describe(exc))
                 return attempted
             if not jobs:
                 return attempted
@@ -185,8 +186,9 @@ class OutboxSender:
 
         try:
             await self.services.run(record)
-        except Exception:  # the claim lapses and the row is tried again: nothing was delivered, nothing is lost
-            log.exception("outbox %s: could not record a failed attempt; its claim will lapse", job.id)
+        except Exception as exc:  # the claim lapses and the row is tried again: nothing was delivered, nothing lost
+            log.warning("outbox %s: could not record a failed attempt (%s); its claim will lapse", job.id,
+                        logs.describe(exc))
 
     async def _record_sent(self, jobs: list[Job], message_id: int | None) -> None:
         """Record the delivery, retrying until the database takes it: a message Telegram has must not be sent

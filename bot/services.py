@@ -31,6 +31,11 @@ class Services:
     executor: ThreadPoolExecutor
     counters: WebCounters = field(default_factory=WebCounters)
     db: AsyncEngine | None = None  # PostgreSQL: the per-update statements run on the event loop (asyncpg)
+    # Set by the process's wiring once its loops run (bot/app.py).
+    wake_dispatcher: Callable[[], None] | None = None
+    wake_sender: Callable[[], None] | None = None
+    # Chats whose replies went to the outbox while Telegram was away: later replies queue behind them.
+    queued_chats: set[int] = field(default_factory=set)
 
     async def run(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database, image decoding, broker) off the event loop."""
@@ -57,13 +62,15 @@ class Services:
             await self.run(cases.save_progress, self.sessions, patient_id=patient_id, case_id=case_id, state=state,
                            data=data, answers=answers, text=text)
 
-    def send_analysis(self, case_id: int) -> None:
-        """Queue `analyze_case`; call only after the case is committed. Blocking: use `run`."""
-        self.celery.send_task("triage.analyze_case", args=[case_id])
+    def dispatch_now(self) -> None:
+        """Send the tasks just committed to the broker now rather than at the dispatcher's next round."""
+        if self.wake_dispatcher is not None:
+            self.wake_dispatcher()
 
-    def send_followup(self, case_id: int, message_id: int) -> None:
-        """Queue `answer_question` for a stored follow-up question. Blocking: use `run`."""
-        self.celery.send_task("triage.answer_question", args=[case_id, message_id])
+    def send_outbox_now(self) -> None:
+        """Send the messages just queued now rather than at the sender's next round."""
+        if self.wake_sender is not None:
+            self.wake_sender()
 
 
 def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:

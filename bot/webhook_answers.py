@@ -6,18 +6,21 @@ message"), so the webhook waits briefly for the handler's answer and returns it:
 and the spinner stops a round trip sooner on a slow phone connection.
 
 The handlers are unchanged: they call `query.answer(...)` as PTB intends, and `AnsweringBot.answer_callback_query`
-hands the answer to the waiting webhook when there is one, or sends it as a request otherwise (polling mode, or a
-handler slower than `WAIT_S`, whose webhook has already returned). Telegram reports no error for a call made in a
-webhook response; for a button's answer nothing depends on it.
+hands the answer to the waiting webhook when there is one, or sends it as a request otherwise (polling mode). The
+webhook answers Telegram only once the tap's update is handled (bot/app.py); when that takes longer than `WAIT_S`,
+the answer is released and sent as a request at once, so a slow handler never keeps the spinner going. Telegram
+reports no error for a call made in a webhook response; for a button's answer nothing depends on it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import Any
 
 from telegram._utils.types import ODVInput
+from telegram.error import TelegramError
 from telegram.ext import ExtBot
 from telegram.request import BaseRequest
 
@@ -46,15 +49,19 @@ class CallbackAnswers:
     def forget(self, query_id: str) -> None:
         self._waiting.pop(query_id, None)
 
-    async def wait(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> dict[str, Any] | None:
-        """The handler's answer as the webhook response's method call, or None after `WAIT_S`."""
-        try:
-            answer = await asyncio.wait_for(asyncio.shield(future), WAIT_S)
-        except TimeoutError:
-            self.forget(query_id)
+    def release(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> dict[str, Any] | None:
+        """Stop holding the tap's answer for the response: later answers go as requests. Returns an answer already
+        given (to be sent as a request now), or None."""
+        self.forget(query_id)
+        return future.result() if future.done() and not future.cancelled() else None
+
+    def collect(self, query_id: str, future: asyncio.Future[dict[str, Any]]) -> dict[str, Any] | None:
+        """The answer given for the tap as the webhook response's method call, or None when none is held."""
+        self.forget(query_id)
+        if not future.done() or future.cancelled():
             return None
         call: dict[str, Any] = {"method": "answerCallbackQuery", "callback_query_id": query_id}
-        for key, value in answer.items():
+        for key, value in future.result().items():
             if isinstance(value, dt.timedelta):
                 value = int(value.total_seconds())
             if value is not None:
@@ -90,8 +97,17 @@ class AnsweringBot(ExtBot[Any]):
         answer = {"text": text, "show_alert": show_alert, "url": url, "cache_time": cache_time}
         if api_kwargs is None and self.callback_answers.give(callback_query_id, answer):
             return True
-        return await super().answer_callback_query(
-            callback_query_id, text, show_alert, url, cache_time, read_timeout=read_timeout,
-            write_timeout=write_timeout, connect_timeout=connect_timeout, pool_timeout=pool_timeout,
-            api_kwargs=api_kwargs, rate_limit_args=rate_limit_args,
-        )
+        return await self._answer_now(callback_query_id, text, show_alert, url, cache_time, read_timeout=read_timeout,
+                                      write_timeout=write_timeout, connect_timeout=connect_timeout,
+                                      pool_timeout=pool_timeout, api_kwargs=api_kwargs,
+                                      rate_limit_args=rate_limit_args)
+
+    async def send_held(self, callback_query_id: str, answer: dict[str, Any]) -> None:
+        """Send an answer that was held for a webhook response as a request of its own."""
+        with contextlib.suppress(TelegramError):
+            await self._answer_now(callback_query_id, answer.get("text"), answer.get("show_alert"),
+                                   answer.get("url"), answer.get("cache_time"))
+
+    async def _answer_now(self, callback_query_id: str, text: str | None, show_alert: bool | None, url: str | None,
+                          cache_time: Any, **kwargs: Any) -> bool:
+        return await super().answer_callback_query(callback_query_id, text, show_alert, url, cache_time, **kwargs)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import SERVICES, init_app
+from bot.app import SERVICES, TELEGRAM, init_app
 from bot.services import Services
 from tests.fake_telegram import Call, FakeBotAPI
 from triage.config import load_settings
@@ -31,7 +31,15 @@ async def start_web(telegram: FakeBotAPI, database_url: str, data_dir: Path, **e
     settings = load_settings(web_settings_env(telegram, database_url, data_dir, **extra))
     client: TestClient[Any, Any] = TestClient(TestServer(init_app(settings)))
     await client.start_server()
+    await connected(client)
     return client
+
+
+async def connected(web: TestClient[Any, Any], timeout: float = 15) -> None:  # noqa: ASYNC109
+    """Wait until the web process has reached the (fake) Bot API: it connects in the background."""
+    import asyncio
+
+    await asyncio.wait_for(web.server.app[TELEGRAM].ready.wait(), timeout)
 
 
 def services(web: TestClient[Any, Any]) -> Services:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.bot_harness import connected
 from tests.conftest import migrate
 from tests.fake_telegram import FakeBotAPI
 from triage.config import load_settings
@@ -23,6 +24,7 @@ async def test_polling_mode_answers_a_patient_and_has_no_webhook_route(tmp_path:
 
     client = TestClient(TestServer(init_app(settings)))
     await client.start_server()
+    await connected(client)
     try:
         await api.updates.put(api.text_update(7, "/start", language="fr"))
         await api.wait_for(lambda calls: api.sent("sendMessage", 7), timeout=15)

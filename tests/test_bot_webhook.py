@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from bot.app import SERVICES, init_app
+from tests.bot_harness import connected
 from tests.conftest import migrate
 from tests.fake_telegram import FakeBotAPI
 from tests.images import skin_photo
@@ -39,6 +40,7 @@ async def web(telegram: FakeBotAPI, database_url: str, tmp_path: Path) -> AsyncI
     )
     client = TestClient(TestServer(init_app(settings)))
     await client.start_server()
+    await connected(client)
     yield client
     await client.close()
 
@@ -213,7 +215,7 @@ async def test_a_tap_no_handler_answers_still_stops_the_spinner(telegram: FakeBo
         return None
 
     await processor.do_process_update(update, handled_without_answering())
-    assert await answers.wait(update.callback_query.id, waiting) == {
+    assert answers.collect(update.callback_query.id, waiting) == {
         "method": "answerCallbackQuery", "callback_query_id": update.callback_query.id}
 
 

@@ -81,13 +81,17 @@ def test_every_message_the_code_asks_for_exists() -> None:
     english = catalog("en")
     literal = set()
     for path in (ROOT / "bot").rglob("*.py"):
-        literal |= set(re.findall(r"\bt\([^,()]+, \"([a-z_.]+)\"", path.read_text()))
+        source = path.read_text()
+        literal |= set(re.findall(r"\bt\([^,()]+, \"([a-z_.]+)\"", source))  # t(language, "key")
+        literal |= set(re.findall(r"\.t\(\"([a-z_.]+)\"", source))  # turn.t("key")
+        literal |= set(re.findall(r"\brefuse\(query, \"([a-z_.]+)\"", source))
     dynamic = {f"tier.{x}" for x in TIERS} | {f"tier_name.{x}" for x in (*TIERS, "pending")}
     dynamic |= {f"status.{x}" for x in CaseStatus} | {f"q.{s.key}" for s in qn.STEPS}
     dynamic |= {f"quality.{x}" for x in ("too_small", "too_dark", "too_bright", "blurred", "not_skin")}
     dynamic |= {o.label for s in qn.STEPS for o in s.options} | {f"symptom.{x}" for x in SYMPTOMS}
     dynamic |= {f"site.{x}" for x in BODY_SITES} | {f"extent.{x}" for x in EXTENTS}
     dynamic |= {f"condition.{x}" for x in CONDITIONS}
+    dynamic |= {f"age_value.{x}" for x in ("years", "months", "weeks")}
     assert len(literal) > 40
     assert literal | dynamic <= set(english), sorted((literal | dynamic) - set(english))
 

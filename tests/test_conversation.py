@@ -44,6 +44,14 @@ def _count(web: TestClient[Any, Any], model: Any) -> int:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 
+async def _until(condition: Any, timeout: float = 10) -> None:  # noqa: ASYNC109
+    """Wait for something the web process does in the background (the task dispatcher, the outbox sender)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "not done in time"
+        await asyncio.sleep(0.05)
+
+
 def _case(web: TestClient[Any, Any], case_id: int | None = None) -> Case:
     with services(web).sessions() as session:
         query = select(Case).order_by(Case.id.desc())
@@ -124,8 +132,8 @@ async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], 
 
     case = _case(web)
     assert case.status == CaseStatus.QUEUED and case.language == language
-    assert case.answers == {"patient": {"age_years": 35, "pregnant": False, "immunosuppressed": False,
-                                        "diabetes": False},
+    assert case.answers == {"patient": {"age_years": 35, "age_answer": {"group": "adult"}, "pregnant": False,
+                                        "immunosuppressed": False, "diabetes": False},
                             "answers": {"symptoms": ["itch"], "body_sites": ["face"], "duration_days": 3,
                                         "extent": "single_spot"}}
     assert case.patient_text == "It itches at night"
@@ -141,8 +149,8 @@ async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], 
     # Follow-up question about the result goes to the queue with the case.
     await phone.send("Can I use a moisturiser?")
     await phone.expect(followup)
-    queued = sorted((Path(svc.settings.data_dir) / "broker" / "queue").iterdir())
-    assert any(b"triage.answer_question" in f.read_bytes() for f in queued)
+    await _until(lambda: any(b"triage.answer_question" in f.read_bytes()
+                             for f in (Path(svc.settings.data_dir) / "broker" / "queue").iterdir()))
     with svc.sessions() as session:
         assert session.scalar(select(Message.text).where(Message.role == "patient").order_by(Message.id.desc())) \
             == "Can I use a moisturiser?"
@@ -162,9 +170,43 @@ async def test_a_red_flag_answer_shows_emergency_advice_at_once(web: TestClient[
     await phone.expect("Right now")
     await phone.tap(":emergency:difficulty_breathing")
     await phone.tap(":_done")
-    await phone.expect("suggest an emergency")
-    await phone.expect("Which of these")  # the case can still go on
+    advice = await phone.expect("suggest an emergency")
+    assert "emergency department" in advice
     assert _case(web).status == CaseStatus.COLLECTING  # advice came before any model call
+    # The emergency comes first, alone: no routine question follows until the patient chooses to go on.
+    await phone.settle()
+    assert phone.messages()[-1] == advice
+    assert {b["text"] for b in phone.keyboard()} == {"Send the case now", "Finish the questions"}
+    await phone.tap(":go")
+    await phone.expect("Which of these")  # the next question, only now
+    await phone.tap(":_done")
+    await phone.expect("?")
+    assert "suggest an emergency" not in phone.messages()[-1]  # said once, not after every answer
+
+
+async def test_after_emergency_advice_the_case_can_be_sent_at_once(web: TestClient[Any, Any],
+                                                                   telegram: FakeBotAPI) -> None:
+    phone = PatientPhone(web, telegram, 111)
+    await _consent(phone)
+    await _photo(phone)
+    await phone.tap(":done")
+    await phone.expect("How old")
+    await phone.send("5 weeks")
+    await phone.expect("Where on the body")
+    for _ in range(3):
+        await phone.tap(":_skip" if "_skip" in str(phone.keyboard()) else ":_done")
+        await phone.expect("?")
+    await phone.tap(":emergency:fever")
+    await phone.tap(":emergency:non_blanching_rash")
+    await phone.tap(":_done")
+    await phone.expect("suggest an emergency")
+    await phone.tap(":send")
+    summary = await phone.expect("Age: 5 weeks")  # what the patient typed, not "0.1 years"
+    assert "Send" in str(phone.keyboard())
+    await phone.tap(":submit")
+    await phone.expect("being analysed")
+    assert _case(web).status == CaseStatus.QUEUED
+    del summary
 
 
 async def test_typed_age_back_and_skip(web: TestClient[Any, Any], telegram: FakeBotAPI) -> None:

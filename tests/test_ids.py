@@ -95,10 +95,10 @@ def test_a_database_made_before_this_fix_never_reuses_an_erased_cases_number(
         for case_id in (1, 2, 3):
             conn.execute(text("INSERT INTO cases (id, patient_id, status, language, answers, patient_text, "
                               "forwarded, organisation, analysis_attempts, created_at, updated_at) VALUES "
-                              f"({case_id}, 1, 'queued', 'en', '{{}}', '', false, 'default', 0, "
-                              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+                              "(:id, 1, 'queued', 'en', '{}', '', false, 'default', 0, "
+                              "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"id": case_id})
             conn.execute(text("INSERT INTO audit_events (at, actor, action, case_id, details) VALUES "
-                              f"(CURRENT_TIMESTAMP, 'patient:1', 'case.submitted', {case_id}, '{{}}')"))
+                              "(CURRENT_TIMESTAMP, 'patient:1', 'case.submitted', :id, '{}')"), {"id": case_id})
         conn.execute(text("DELETE FROM patients WHERE id = 1"))  # the erasure: its cases go with it
         if backend == "postgresql":  # the rows above were given explicit ids; an old release took them from here
             conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), 3)"))

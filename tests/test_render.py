@@ -45,7 +45,17 @@ def test_the_clinician_alert_fits_a_photo_caption_and_escapes_patient_words() ->
     assert len(text) <= render.CAPTION_LIMIT
     assert text.startswith("<b>SOON (2 weeks)</b> · case #42")
     assert "<script>" not in text
-    assert "age 70; immunosuppressed" in text
+    assert "age 70 years; immunosuppressed" in text  # stored by an older release: the number only
+
+
+def test_the_alert_and_summary_show_the_age_as_the_patient_gave_it() -> None:
+    chosen = {"answers": {"patient": {"age_years": 35, "age_answer": {"group": "adult"}}, "answers": {}}, "text": ""}
+    typed = {"answers": {"patient": {"age_years": 0.25, "age_answer": {"n": 3, "unit": "months"}}, "answers": {}},
+             "text": ""}
+    assert "age 16–64 years" in render.clinician_alert(1, PAYLOAD, chosen, limit=render.MESSAGE_LIMIT)
+    assert "35" not in render.clinician_alert(1, PAYLOAD, chosen, limit=render.MESSAGE_LIMIT)
+    alert = render.clinician_alert(1, PAYLOAD, typed, limit=render.MESSAGE_LIMIT)
+    assert "age 3 months" in alert and "0.25" not in alert
 
 
 def test_followup_answers() -> None:

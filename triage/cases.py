@@ -16,6 +16,7 @@ from sqlalchemy import Table, Update, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage import dispatch
 from triage.db import engine_of, one_statement, transaction, writing
 from triage.images import CleanImage, ImageStore
 from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, OutboxStatus, Patient, utcnow
@@ -27,6 +28,10 @@ OPEN_STATUSES = (CaseStatus.COLLECTING, CaseStatus.QUEUED, CaseStatus.ANALYZING)
 
 class TooManyImages(Exception):
     """The case already has `MAX_IMAGES` photos."""
+
+
+class DuplicateImage(Exception):
+    """This very photo (Telegram's `file_unique_id`) is already in the case: a delivery repeated."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,8 @@ def add_image(
 
     A new photo replaces the latest one if that one failed the quality check: it is the retake. The encrypted
     file is written first and removed again if the transaction fails, so nothing is half stored.
-    Raises `TooManyImages` at `MAX_IMAGES`, `ValueError` if the case is no longer collecting.
+    Raises `TooManyImages` at `MAX_IMAGES`, `DuplicateImage` for a photo the case already has, `ValueError` if the
+    case is no longer collecting.
     """
     key = store.put(image.data)
     replaced_key: str | None = None
@@ -193,6 +199,9 @@ def add_image(
             if case.status != CaseStatus.COLLECTING:
                 raise ValueError("case is not collecting photos")
             images = [img for img in case.images if img.deleted_at is None]
+            if telegram_file_unique_id and any(img.telegram_file_unique_id == telegram_file_unique_id
+                                               for img in images):
+                raise DuplicateImage
             if images and images[-1].quality.get("verdict", "good") != "good":
                 replaced_key = images[-1].storage_key
                 session.delete(images[-1])
@@ -297,10 +306,13 @@ def _step_context(row: Any) -> StepContext | None:
     return None if row is None else StepContext(_row_view(row), dict(row[5] or {}), row[6] or "")
 
 
-def submit_case(factory: sessionmaker[Session], *, patient_id: int, case_id: int) -> bool:
-    """Move a collecting case with at least one photo to `queued`. False if it was already submitted.
-
-    Send `analyze_case` only after this returns True: the case is committed.
+def submit_case(
+    factory: sessionmaker[Session], *, patient_id: int, case_id: int, notice: str | None = None
+) -> bool:
+    """Move a collecting case with at least one photo to `queued`, with its analysis task queued for dispatch and
+    `notice` (the "being analysed" message, in the patient's words) queued for the patient, all in one
+    transaction: the notice goes out before the answer (a chat's messages go in order), and nothing is lost
+    whatever fails after the commit. False if it was already submitted or has no photo.
     """
     with transaction(factory) as session:
         now = utcnow()
@@ -317,14 +329,20 @@ def submit_case(factory: sessionmaker[Session], *, patient_id: int, case_id: int
         case = session.get_one(Case, case_id)
         if case.patient_text:
             session.add(Message(case_id=case_id, role="patient", text=case.patient_text))
-        _set_state(session.get_one(Patient, patient_id), "waiting_result", {"case_id": case_id})
+        dispatch.queue_task(session, "triage.analyze_case", [case_id], dispatch.analyze_key(case_id))
+        patient = session.get_one(Patient, patient_id)
+        if notice:
+            enqueue(session, kind="text", chat_id=patient.chat_id, case_id=case_id,
+                    dedupe_key=f"case:{case_id}:submitted", payload={"text": notice}, priority=0)
+        _set_state(patient, "waiting_result", {"case_id": case_id})
         session.add(AuditEvent(actor=f"patient:{patient_id}", action="case.submitted", case_id=case_id,
                                details={"images": len(case.images)}))
         return True
 
 
 def add_followup(factory: sessionmaker[Session], *, patient_id: int, case_id: int, text: str) -> int | None:
-    """Store a follow-up question about the patient's own case. Returns the message id, None if not theirs."""
+    """Store a follow-up question about the patient's own case, its answer task queued for dispatch in the same
+    transaction. Returns the message id, None if not theirs."""
     with transaction(factory) as session:
         case = session.get(Case, case_id)
         if case is None or case.patient_id != patient_id:
@@ -332,6 +350,7 @@ def add_followup(factory: sessionmaker[Session], *, patient_id: int, case_id: in
         message = Message(case_id=case_id, role="patient", text=text)
         session.add(message)
         session.flush()
+        dispatch.queue_task(session, "triage.answer_question", [case_id, message.id], dispatch.answer_key(message.id))
         return message.id
 
 

@@ -35,6 +35,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         "task_default_queue": settings.celery_queue,
         "beat_schedule": {
+            "dispatch-tasks": {"task": "triage.dispatch_tasks", "schedule": settings.dispatch_interval_s},
             "recover-stuck-cases": {"task": "triage.recover_stuck_cases", "schedule": settings.recovery_interval_s},
             "realert-unclaimed": {"task": "triage.realert_unclaimed", "schedule": 60.0},
             "purge-expired-images": {"task": "triage.purge_expired_images", "schedule": 3600.0},

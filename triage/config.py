@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     consent_version: str = "2026-11"
     stuck_case_after_s: int = Field(default=900, ge=5)
     recovery_interval_s: float = Field(default=60.0, ge=1, description="how often beat looks for stuck cases")
+    dispatch_interval_s: float = Field(default=5.0, ge=1, le=300,
+                                       description="how often beat sends tasks nobody sent (a backstop)")
     broker_visibility_timeout_s: int = Field(default=3600, ge=5, description="Redis: redelivery of unacked tasks")
     retention_days: int = Field(default=90, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

@@ -253,6 +253,36 @@ class Outbox(Base):
     sent_at: Mapped[tstamp]
 
 
+class DispatchStatus(enum.StrEnum):
+    PENDING = "pending"  # to be sent to the broker
+    PUBLISHED = "published"  # in the broker's queue (or lost with it: see `triage.dispatch.rearm_stranded`)
+    RUNNING = "running"  # a worker has it and says so every few seconds
+    DONE = "done"
+
+
+class TaskDispatch(Base):
+    """A Celery task that must run because of a committed change, written in the same transaction as the change:
+    the broker being down, a web process dying after the commit or Redis restarting empty cannot lose it."""
+
+    __tablename__ = "task_dispatches"
+    __table_args__ = (Index("ix_task_dispatches_status_next_at", "status", "next_at"), NEVER_REUSE_IDS)
+
+    id: Mapped[intpk]
+    task: Mapped[str] = mapped_column(String(64))
+    args: Mapped[json_list]
+    dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=DispatchStatus.PENDING)
+    # How many times it was sent to the broker.
+    sends: Mapped[int] = mapped_column(Integer, default=0)
+    # The run that holds it while `running` (a random token): only that run's heartbeat keeps it.
+    runner: Mapped[str | None] = mapped_column(String(36))
+    # Pending: when to send. Published: when to send again if no worker has started it. Running: when the
+    # worker's heartbeat lapses (it died) and it is sent again.
+    next_at: Mapped[created]
+    created_at: Mapped[created]
+    done_at: Mapped[tstamp]
+
+
 class Clinician(Base):
     __tablename__ = "clinicians"
     __table_args__ = NEVER_REUSE_IDS

@@ -15,13 +15,15 @@ The web process sends them (`bot/sender.py`). A row moves `pending â†’ sending â
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from triage.db import transaction
 from triage.models import Outbox, OutboxStatus, utcnow
 
 MAX_ATTEMPTS = 12
@@ -176,3 +178,19 @@ def renew(session: Session, row_id: int, attempt: int, *, now: dt.datetime | Non
 
 def exists(session: Session, row_id: int) -> bool:
     return session.get(Outbox, row_id) is not None
+
+
+def queue_text(factory: sessionmaker[Session], chat_id: int, text: str, markup: dict[str, Any] | None = None) -> None:
+    """Queue a conversation reply that could not be sent directly (Telegram away): the sender delivers it, in
+    order with the chat's other rows, once Telegram answers again."""
+    with transaction(factory) as session:
+        enqueue(session, kind="text", chat_id=chat_id, dedupe_key=f"reply:{uuid.uuid4()}",
+                payload={"text": text, "markup": markup} if markup else {"text": text})
+
+
+def has_unsent(factory: sessionmaker[Session], chat_id: int) -> bool:
+    """Whether the chat has a row not yet delivered (a later reply must queue behind it)."""
+    with factory() as session:
+        return session.scalar(
+            select(Outbox.id).where(Outbox.chat_id == chat_id, Outbox.status.in_(_UNSENT)).limit(1)
+        ) is not None

@@ -9,10 +9,13 @@ from functools import cached_property
 from typing import Any
 
 from celery import Task, shared_task
+from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy import select, update
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import followup, pipeline, review
+from triage import dispatch, followup, pipeline, review
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker, transaction
 from triage.images import ImageStore, load_keys
@@ -65,26 +68,66 @@ class CaseTask(Task):  # type: ignore[misc]
         return self._resources
 
 
-@shared_task(bind=True, base=CaseTask, name="triage.analyze_case", acks_late=True)
+# A database or broker that is away for a moment: the task is tried again with backoff, not acknowledged as done.
+TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError, KombuOperationalError,
+             ConnectionError)
+RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 1, "retry_backoff_max": 30, "retry_jitter": False,
+         "max_retries": 40}
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.analyze_case", acks_late=True, **RETRY)
 def analyze_case(self: CaseTask, case_id: int) -> str:
-    """Analyse one queued case end to end (see `triage.pipeline.analyze_case`)."""
+    """Analyse one queued case end to end (see `triage.pipeline.analyze_case`).
+
+    Its dispatch row (`triage.dispatch`) is held with a heartbeat while it runs: a run that dies is noticed within
+    seconds and sent again, and the new run takes the case over. A retry after a transient fault takes over its
+    own earlier attempt's claim.
+    """
     res = self.resources
+    key = dispatch.analyze_key(int(case_id))
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    outcome = pipeline.analyze_case(
-        res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=redelivered
-    )
+    run = dispatch.start(res.sessions, key, redelivered=redelivered)
+    if run is None:
+        log.info("case %s: analysis already done or running elsewhere", case_id)
+        return "skipped"
+    takeover = redelivered or run.takeover or self.request.retries > 0
+    with dispatch.heartbeat(res.sessions, key, run):
+        outcome = pipeline.analyze_case(
+            res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=takeover
+        )
     log.info("case %s: %s", case_id, outcome)
     return outcome
 
 
-@shared_task(bind=True, base=CaseTask, name="triage.answer_question", acks_late=True)
+@shared_task(bind=True, base=CaseTask, name="triage.answer_question", acks_late=True, **RETRY)
 def answer_question(self: CaseTask, case_id: int, message_id: int) -> str:
     """Answer a patient's follow-up question about their case (see `triage.followup`)."""
     res = self.resources
-    outcome = followup.answer_followup(res.sessions, res.images, res.model, res.pipeline_config, int(case_id),
-                                       int(message_id))
+    key = dispatch.answer_key(int(message_id))
+    run = dispatch.start(res.sessions, key,
+                         redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+    if run is None:
+        return "skipped"
+    with dispatch.heartbeat(res.sessions, key, run):
+        outcome = followup.answer_followup(res.sessions, res.images, res.model, res.pipeline_config, int(case_id),
+                                           int(message_id))
     log.info("case %s: follow-up %s %s", case_id, message_id, outcome)
     return outcome
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.dispatch_tasks")
+def dispatch_tasks(self: CaseTask) -> int:
+    """Send the tasks committed changes need and nobody sent (the web process was down, the broker lost them, a
+    worker died holding one). The web process does this at once; beat does it every few seconds as a backstop."""
+    app = self.app
+
+    def publish(task: str, args: list[Any]) -> None:
+        app.send_task(task, args=args)
+
+    sent = dispatch.publish_due(self.resources.sessions, publish)
+    if sent:
+        log.info("dispatched %s task(s)", sent)
+    return sent
 
 
 @shared_task(bind=True, base=CaseTask, name="triage.recover_stuck_cases")

@@ -302,6 +302,7 @@ INBOX_URL = "https://triage.example.org/inbox"
 @pytest.fixture
 async def web_process(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[WebProcess]:
     from bot.app import SERVICES, init_app
+    from tests.bot_harness import connected
     from tests.conftest import migrate
     from tests.fake_telegram import FakeBotAPI
 
@@ -324,6 +325,7 @@ async def web_process(database_url: str, tmp_path: Path, monkeypatch: pytest.Mon
     app = init_app(settings)
     client = TestClient(TestServer(app))
     await client.start_server()
+    await connected(client)
     services = app[SERVICES]
     world = await asyncio.to_thread(build_world, services.sessions, services.images)
     try:

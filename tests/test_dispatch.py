@@ -1,0 +1,140 @@
+"""Task dispatch rows (triage/dispatch.py) on both databases: a committed case always reaches a worker, whatever
+fails after the commit, and a task is run by one worker at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.factories import make_case
+from triage import cases, dispatch
+from triage.images import ImageStore
+from triage.models import DispatchStatus, TaskDispatch, utcnow
+
+KEY = b"m6dcB1oA4vWBKYOYbdX9kS6ElpD3a4m9HPQVJJ6Z0Zk="
+
+
+class Broker:
+    """Records what is published; can be down."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any]]] = []
+        self.down = False
+
+    def __call__(self, task: str, args: list[Any]) -> None:
+        if self.down:
+            raise ConnectionError("broker down")
+        self.sent.append((task, args))
+
+
+def _row(sessions: sessionmaker[Session], key: str) -> TaskDispatch:
+    with sessions() as session:
+        row = session.scalar(select(TaskDispatch).where(TaskDispatch.dedupe_key == key))
+        assert row is not None
+        session.expunge(row)
+        return row
+
+
+def _later(seconds: float) -> dt.datetime:
+    return utcnow() + dt.timedelta(seconds=seconds)
+
+
+def test_a_submitted_case_has_its_task_row_from_the_same_transaction_and_it_is_sent_once(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    assert _row(sessions, dispatch.analyze_key(case_id)).status == DispatchStatus.PENDING
+    broker = Broker()
+    assert dispatch.publish_due(sessions, broker) == 1
+    assert dispatch.publish_due(sessions, broker) == 0
+    assert broker.sent == [("triage.analyze_case", [case_id])]
+    assert _row(sessions, dispatch.analyze_key(case_id)).status == DispatchStatus.PUBLISHED
+
+
+def test_with_the_broker_down_the_task_waits_and_goes_when_it_is_back(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    broker = Broker()
+    broker.down = True
+    assert dispatch.publish_due(sessions, broker) == 0
+    assert _row(sessions, dispatch.analyze_key(case_id)).status == DispatchStatus.PENDING
+    broker.down = False
+    assert dispatch.publish_due(sessions, broker, now=_later(dispatch.SEND_LEASE_S + 1)) == 1
+    assert broker.sent == [("triage.analyze_case", [case_id])]
+
+
+def test_a_task_lost_by_the_broker_is_sent_again_and_one_started_is_not(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    store = ImageStore(tmp_path, [KEY])
+    lost, started = make_case(sessions, store, user=1), make_case(sessions, store, user=2)
+    broker = Broker()
+    assert dispatch.publish_due(sessions, broker) == 2
+    run = dispatch.start(sessions, dispatch.analyze_key(started))
+    assert run is not None and run.tracked and not run.takeover
+    broker.sent.clear()
+    # Redis restarted empty: nobody ever started the first. After REPUBLISH_AFTER_S it goes again; the second,
+    # running (its heartbeat fresh) and then finished, never does.
+    assert dispatch.publish_due(sessions, broker, now=_later(dispatch.HEARTBEAT_LAPSE_S - 5)) == 0
+    with dispatch.heartbeat(sessions, dispatch.analyze_key(started), run):
+        pass
+    assert dispatch.publish_due(sessions, broker, now=_later(dispatch.REPUBLISH_AFTER_S + 1)) == 1
+    assert broker.sent == [("triage.analyze_case", [lost])]
+
+
+def test_one_run_at_a_time_a_dead_runs_task_is_taken_over_and_a_done_one_never_runs_again(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    key = dispatch.analyze_key(case_id)
+    first = dispatch.start(sessions, key)
+    assert first is not None
+    assert dispatch.start(sessions, key) is None  # a duplicate from the broker while the first is alive
+    later = _later(dispatch.HEARTBEAT_LAPSE_S + 1)  # the first run's worker was killed: no heartbeat
+    broker = Broker()
+    assert dispatch.publish_due(sessions, broker, now=later) == 1  # sent again at once
+    second = dispatch.start(sessions, key, now=later)
+    assert second is not None and second.takeover
+    with dispatch.heartbeat(sessions, key, second):
+        pass
+    assert _row(sessions, key).status == DispatchStatus.DONE
+    assert dispatch.start(sessions, key) is None
+    assert dispatch.publish_due(sessions, broker, now=_later(3600)) == 0  # done: never again
+
+
+def test_a_run_that_fails_lets_go_at_once_so_its_retry_can_take_it(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    key = dispatch.analyze_key(case_id)
+    run = dispatch.start(sessions, key)
+    assert run is not None
+    with pytest.raises(RuntimeError), dispatch.heartbeat(sessions, key, run):
+        raise RuntimeError("the database went away")
+    retry = dispatch.start(sessions, key, now=_later(0.01))
+    assert retry is not None and retry.takeover
+
+
+def test_a_follow_up_question_has_its_task_row(sessions: sessionmaker[Session], tmp_path: Path) -> None:
+    store = ImageStore(tmp_path, [KEY])
+    case_id = make_case(sessions, store, user=9)
+    with sessions() as session:
+        from triage.models import Case
+
+        patient_id = session.get_one(Case, case_id).patient_id
+    message_id = cases.add_followup(sessions, patient_id=patient_id, case_id=case_id, text="and now?")
+    assert message_id is not None
+    broker = Broker()
+    dispatch.publish_due(sessions, broker)
+    assert ("triage.answer_question", [case_id, message_id]) in broker.sent
+
+
+def test_a_task_sent_without_a_row_runs_untracked(sessions: sessionmaker[Session]) -> None:
+    run = dispatch.start(sessions, "analyze:424242")
+    assert run is not None and not run.tracked
