@@ -86,9 +86,7 @@ class ClassifierBackend(Backend):
         return self._revision
 
     def _compute_identity(self) -> ModelIdentity:
-        return folder_identity(
-            self.path, model_id=self.model_id, backend=self.name, extra_config=[self.labels_path]
-        )
+        return folder_identity(self.path, model_id=self.model_id, backend=self.name, extra_config=[self.labels_path])
 
     def _load(self) -> None:
         import timm
