@@ -24,6 +24,7 @@ from model_server.wire import (
     guarded,
     parse_json,
     read_body,
+    read_limited,
     require_content_type,
     validate,
 )
@@ -131,14 +132,4 @@ async def _read_multipart(request: web.Request) -> tuple[AnalyzeRequest, list[by
 
 async def _read_part(part: BodyPartReader, limit: int, what: str, too_large: type[ApiError] = BodyTooLarge) -> bytes:
     """Read a part's raw bytes, stopping as soon as it exceeds `limit`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await guarded(part.read_chunk(_CHUNK), what)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise too_large(f"{what} is over {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_limited(lambda: part.read_chunk(_CHUNK), limit, what, too_large)

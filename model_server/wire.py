@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -68,15 +69,20 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     declared. Raises `BodyTooLarge`, `MalformedBody` (truncated, bad chunked encoding) or `ClientClosed`."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge(f"the body has {request.content_length} bytes; the limit is {limit}")
+    return await read_limited(lambda: request.content.read(_CHUNK), limit, "the body")
+
+
+async def read_limited(
+    read_chunk: Callable[[], Awaitable[bytes]], limit: int, what: str, too_large: type[ApiError] = BodyTooLarge
+) -> bytes:
+    """Everything `read_chunk` yields until it returns b"", stopping with `too_large` as soon as the total
+    exceeds `limit`. Framing errors become `MalformedBody` (see `guarded`)."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        chunk = await guarded(request.content.read(_CHUNK), "the body")
-        if not chunk:
-            break
+    while chunk := await guarded(read_chunk(), what):
         size += len(chunk)
         if size > limit:
-            raise BodyTooLarge(f"the body exceeds {limit} bytes")
+            raise too_large(f"{what} is over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
