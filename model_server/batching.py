@@ -2,7 +2,8 @@
 
 One batcher task on the event loop collects requests; the model runs on ONE worker thread (the executor the
 app passes in), so the event loop never blocks and the backend is never called concurrently. While a batch
-runs, newcomers queue and form the next batch: under load, batches fill up by themselves.
+runs, newcomers queue and form the next batch: under load, batches fill up by themselves. There are two kinds
+of job, analyses and concept readings; a batch holds one kind, taken in arrival order.
 
 The queue is bounded: `submit` raises `QueueFull` (503 with Retry-After) beyond `max_queue` waiting requests.
 A waiting request whose future is cancelled (its client went away, or it timed out) leaves the queue at once
@@ -19,9 +20,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
-from model_server.api import AnalyzeResponse, Timings
+from model_server.api import AnalyzeResponse, ConceptsRequest, ConceptsResponse, Timings
 from model_server.backends.base import Backend
 from model_server.errors import ApiError, ModelError, QueueFull
 from model_server.metrics import Metrics
@@ -30,12 +31,14 @@ from model_server.prepared import PreparedRequest
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+JobKind = Literal["analyze", "concepts"]
 
 
 @dataclass(eq=False)
 class _Entry:
-    item: PreparedRequest
-    future: asyncio.Future[AnalyzeResponse]
+    kind: JobKind
+    item: Any  # a PreparedRequest (analyze) or a ConceptsRequest (concepts)
+    future: asyncio.Future[Any]
     enqueued: float = field(default_factory=time.perf_counter)
 
 
@@ -104,14 +107,25 @@ class Batcher:
             )
 
     def submit(self, item: PreparedRequest) -> asyncio.Future[AnalyzeResponse]:
-        """Queue `item`; the returned future resolves to its response or exception.
+        """Queue an analysis; the returned future resolves to its response or exception.
 
         Cancel the future to withdraw the request (it is dropped if the model has not started it).
         Raises `QueueFull` when `max_queue` requests are already waiting.
         """
+        return self._enqueue("analyze", item)
+
+    def submit_concepts(self, request: ConceptsRequest) -> asyncio.Future[ConceptsResponse]:
+        """Queue a concept reading; like `submit`."""
+        return self._enqueue("concepts", request)
+
+    async def check_health(self) -> None:
+        """The backend's health check, on the model thread between batches; raises when it fails."""
+        await self.run_on_model_thread(self.backend.health_check)
+
+    def _enqueue(self, kind: JobKind, item: Any) -> asyncio.Future[Any]:
         self.ensure_capacity()
-        future: asyncio.Future[AnalyzeResponse] = asyncio.get_running_loop().create_future()
-        entry = _Entry(item, future)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        entry = _Entry(kind, item, future)
         self._pending.append(entry)
         future.add_done_callback(lambda _f: self._withdraw(entry))
         self._wakeup.set()
@@ -139,8 +153,8 @@ class Batcher:
                 await self._run(batch)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # never let one batch stop the batcher
-                log.exception("batch failed unexpectedly")
+            except Exception as exc:  # never let one batch stop the batcher
+                log.error("batch failed unexpectedly: %s", type(exc).__name__)
 
     async def _collect(self) -> list[_Entry]:
         """Wait for a first request, then up to `max_wait_s` for the batch to fill.
@@ -152,8 +166,9 @@ class Batcher:
         while not self._pending:
             self._wakeup.clear()
             await self._wakeup.wait()
+        kind = self._pending[0].kind
         deadline = max(self._pending[0].enqueued, self._model_free_since) + self.max_wait_s
-        while len(self._pending) < self.max_batch_size:
+        while self._count(kind) < self.max_batch_size:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
@@ -162,12 +177,15 @@ class Batcher:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
             except TimeoutError:
                 break
-            if not self._pending:  # everyone withdrew while we waited
+            if not self._count(kind):  # everyone of this kind withdrew while we waited
                 return await self._collect()
-        batch: list[_Entry] = []
-        while self._pending and len(batch) < self.max_batch_size:
-            batch.append(self._pending.popleft())
+        batch = [entry for entry in self._pending if entry.kind == kind][: self.max_batch_size]
+        for entry in batch:
+            self._pending.remove(entry)
         return batch
+
+    def _count(self, kind: JobKind) -> int:
+        return sum(1 for entry in self._pending if entry.kind == kind)
 
     async def _run(self, batch: list[_Entry]) -> None:
         started = time.perf_counter()
@@ -177,12 +195,13 @@ class Batcher:
             self.metrics.queue_seconds.observe(started - entry.enqueued)
         loop = asyncio.get_running_loop()
         items = [entry.item for entry in batch]
+        run = self.backend.analyze_batch if batch[0].kind == "analyze" else self.backend.concepts_batch
         try:
-            results = await loop.run_in_executor(self.executor, self.backend.analyze_batch, items)
+            results: list[Any] = await loop.run_in_executor(self.executor, run, items)
             if len(results) != len(batch):
                 raise ModelError(f"the backend returned {len(results)} results for {len(batch)} requests")
         except Exception as exc:
-            log.exception("model batch of %d failed", len(batch))
+            log.error("model batch of %d failed: %s", len(batch), type(exc).__name__)
             results = [exc] * len(batch)
         finally:
             self._running = 0
@@ -194,7 +213,7 @@ class Batcher:
             if entry.future.done():  # its client left or it timed out while the model worked
                 continue
             if isinstance(result, Exception):
-                entry.future.set_exception(_as_api_error(result))
+                entry.future.set_exception(as_api_error(result))
             else:
                 timings = Timings(
                     queue_ms=round((started - entry.enqueued) * 1000, 3),
@@ -204,7 +223,8 @@ class Batcher:
                 entry.future.set_result(result.model_copy(update={"timings": timings}))
 
 
-def _as_api_error(exc: Exception) -> ApiError:
+def as_api_error(exc: BaseException) -> ApiError:
+    """`exc` as the error the client gets: an `ApiError` as it is, anything else a `ModelError` naming it."""
     if isinstance(exc, ApiError):
         return exc
     return ModelError(f"the model failed on this request: {type(exc).__name__}: {exc}")

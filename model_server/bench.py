@@ -2,6 +2,11 @@
 
     python -m model_server.bench --model DIR [--batch 8] [--concurrency 1,4,16] [--max-new-tokens 64]
     python -m model_server.bench --url http://127.0.0.1:8090      # a running server, as configured
+    python -m model_server.bench --fake-remote 1.0 [--burst 32] [--limits 1,8,64]
+
+With `--fake-remote SECONDS`, a fake OpenAI-compatible server (`model_server.fake_openai`, a real aiohttp server
+on 127.0.0.1) answers every chat completion after SECONDS, and the model server runs the `openai` backend
+against it with each MODEL_MAX_CONCURRENCY in `--limits`; one burst of `--burst` analyses is sent to each.
 
 With `--model`, the model is loaded once and served in process twice over real HTTP on 127.0.0.1: with
 `max_batch_size=1` (batching off) and with `max_batch_size=--batch` (on); at each concurrency level both are
@@ -178,6 +183,50 @@ async def serve_and_measure(args: argparse.Namespace, levels: list[int], images:
     return results
 
 
+async def fake_remote(
+    delay_s: float, burst: int, limits: list[int], images: list[bytes]
+) -> list[tuple[int, Level, int]]:
+    """One burst of `burst` analyses through the `openai` backend to a fake remote that answers after `delay_s`,
+    for each concurrency limit. Returns (limit, figures, most calls the remote saw in flight at once)."""
+    from model_server.app import init_app
+    from model_server.backends.openai import OpenAIBackend
+    from model_server.fake_openai import FakeOpenAI
+
+    results = []
+    for limit in limits:
+        fake = FakeOpenAI(delay_s=delay_s)
+        remote = web.AppRunner(fake.app(), access_log=None)
+        await remote.setup()
+        remote_port = _free_port()
+        await web.TCPSite(remote, "127.0.0.1", remote_port).start()
+        backend = OpenAIBackend(f"http://127.0.0.1:{remote_port}/v1", fake.model, max_connections=limit)
+        settings = Settings(backend="openai", max_concurrency=limit, max_queue=4096, request_timeout_s=3600)
+        runner = web.AppRunner(init_app(settings, backend), access_log=None)
+        await runner.setup()
+        port = _free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            level = await run_level(f"http://127.0.0.1:{port}", burst, burst, images)
+        finally:
+            await runner.cleanup()
+            await remote.cleanup()
+        print(f"  limit {limit:>4}: {burst} analyses in {level.seconds:.2f} s", file=sys.stderr, flush=True)
+        results.append((limit, level, fake.max_in_flight))
+    return results
+
+
+def print_remote_table(results: list[tuple[int, Level, int]], delay_s: float) -> None:
+    """The fake-remote figures as a Markdown table."""
+    print("| MODEL_MAX_CONCURRENCY | analyses | wall s | p50 ms | p95 ms | most in flight at the remote | errors |")
+    print("|---|---|---|---|---|---|---|")
+    for limit, level, in_flight in results:
+        print(
+            f"| {limit} | {level.requests} | {level.seconds:.2f} | {level.percentile(0.5):.0f} | "
+            f"{level.percentile(0.95):.0f} | {in_flight} | {level.errors} |"
+        )
+    print(f"\nthe fake remote answers each call after {delay_s:g} s")
+
+
 def print_table(results: dict[str, list[Level]], batch: int) -> None:
     """The figures as a Markdown table, with the throughput ratio when both modes ran."""
     modes = list(results)
@@ -214,6 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--model", help="a local image-text-to-text model folder, served in process")
     target.add_argument("--url", help="a running model server, e.g. http://127.0.0.1:8090")
+    target.add_argument(
+        "--fake-remote", type=float, metavar="SECONDS", help="the openai backend against a fake remote this slow"
+    )
+    parser.add_argument("--limits", default="1,8,64", help="--fake-remote: MODEL_MAX_CONCURRENCY values")
+    parser.add_argument("--burst", type=int, default=32, help="--fake-remote: analyses sent at once (default 32)")
     parser.add_argument("--batch", type=int, default=8, help="max_batch_size with batching on (default 8)")
     parser.add_argument("--concurrency", default="1,4,16", help="comma-separated levels (default 1,4,16)")
     parser.add_argument("--requests", type=int, default=0, help="requests per level (default max(16, 3 x level))")
@@ -225,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     levels = [int(x) for x in args.concurrency.split(",") if x.strip()]
     images = [photo(seed) for seed in range(8)]
+    if args.fake_remote is not None:
+        limits = [int(x) for x in args.limits.split(",") if x.strip()]
+        print_remote_table(asyncio.run(fake_remote(args.fake_remote, args.burst, limits, images)), args.fake_remote)
+        return 0
     if args.url:
         results = {"server": asyncio.run(measure_server(args.url.rstrip("/"), levels, args.requests, images))}
     else:

@@ -109,6 +109,9 @@ class Metrics:
 
     def __init__(self) -> None:
         self.requests = Counter("model_requests_total", "Analyze requests by HTTP status.", ["status"])
+        self.concept_requests = Counter(
+            "model_concepts_requests_total", "Concepts requests by HTTP status.", ["status"]
+        )
         self.errors = Counter("model_errors_total", "Error answers by error code.", ["code"])
         self.batch_size = Histogram("model_batch_size", "Requests per model batch.", BATCH_BUCKETS)
         self.queue_seconds = Histogram("model_queue_seconds", "Time a request waited for the model.", LATENCY_BUCKETS)
@@ -127,6 +130,7 @@ class Metrics:
     def render(self) -> str:
         families: list[Counter | Histogram | Gauge] = [
             self.requests,
+            self.concept_requests,
             self.errors,
             self.batch_size,
             self.queue_seconds,

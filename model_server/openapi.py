@@ -7,7 +7,16 @@ from typing import Any
 
 from pydantic.json_schema import models_json_schema
 
-from model_server.api import API_VERSION, MAX_IMAGES, AnalyzeRequest, AnalyzeResponse, ErrorResponse, Health
+from model_server.api import (
+    API_VERSION,
+    MAX_IMAGES,
+    AnalyzeRequest,
+    AnalyzeResponse,
+    ConceptsRequest,
+    ConceptsResponse,
+    ErrorResponse,
+    Health,
+)
 
 _REF = "#/components/schemas/{model}"
 
@@ -27,6 +36,8 @@ def openapi_document() -> dict[str, Any]:
         [
             (AnalyzeRequest, "validation"),
             (AnalyzeResponse, "serialization"),
+            (ConceptsRequest, "validation"),
+            (ConceptsResponse, "serialization"),
             (ErrorResponse, "serialization"),
             (Health, "serialization"),
         ],
@@ -35,7 +46,7 @@ def openapi_document() -> dict[str, Any]:
     errors = {
         str(status): _json("ErrorResponse", description)
         for status, description in (
-            (400, "unreadable JSON or image"),
+            (400, "unreadable JSON, image or multipart body"),
             (413, "body or image too large"),
             (415, "unsupported content type"),
             (422, "the request breaks the contract"),
@@ -43,6 +54,10 @@ def openapi_document() -> dict[str, Any]:
             (503, "queue full (see Retry-After) or shutting down"),
             (504, "timed out"),
         )
+    }
+    concept_errors = {
+        **{status: errors[status] for status in ("400", "413", "415", "422", "500", "503", "504")},
+        "501": _json("ErrorResponse", "this backend has no language model to read text with"),
     }
     multipart = {
         "type": "object",
@@ -72,6 +87,20 @@ def openapi_document() -> dict[str, Any]:
                         },
                     },
                     "responses": {"200": _json("AnalyzeResponse", "the analysis"), **errors},
+                }
+            },
+            "/v1/concepts": {
+                "post": {
+                    "summary": "The concepts a patient's words state, each with the exact words it rests on",
+                    "description": (
+                        "Every returned quote is a substring of `text`; claims whose words are not in the text "
+                        "are dropped (their keys are listed in `dropped`). The model can only add findings."
+                    ),
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("ConceptsRequest")}},
+                    },
+                    "responses": {"200": _json("ConceptsResponse", "what the model read"), **concept_errors},
                 }
             },
             "/healthz": {

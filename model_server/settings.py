@@ -38,14 +38,17 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=8, ge=1, le=256)
     max_wait_ms: float = Field(default=10.0, ge=0.0, le=10_000.0)
     max_queue: int = Field(default=64, ge=1, le=100_000)
+    max_concurrency: int = Field(default=32, ge=1, le=4096, description="remote backends: calls in flight at once")
     request_timeout_s: float = Field(default=120.0, gt=0.0, le=3600.0)
     max_new_tokens: int = Field(default=64, ge=1, le=4096)
+    concepts_max_new_tokens: int = Field(default=160, ge=16, le=4096)
     threads: int | None = Field(default=None, ge=1, le=1024, description="torch CPU threads (default: torch's)")
     rank_temperature: float = Field(default=1.0, gt=0.0, le=100.0)
     labels: Path | None = Field(default=None, description="classifier: JSON label map (default PATH/labels.json)")
     openai_url: str = Field(default="", description="openai: base URL, e.g. http://vllm:8000/v1")
     openai_model: str = ""
     openai_api_key: SecretStr = SecretStr("")
+    instant_concepts: Path | None = Field(default=None, description="instant: a JSON script of concepts to report")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -93,6 +96,11 @@ def check_settings(settings: Settings) -> None:
             raise SettingsError(f"{env_name('openai_url')}: set it to the server's base URL (http://host:port/v1)")
         if not settings.openai_model:
             raise SettingsError(f"{env_name('openai_model')}: missing; set it to the served model's name")
+    if settings.instant_concepts is not None:
+        if settings.backend != "instant":
+            raise SettingsError(f"{env_name('instant_concepts')}: only the instant backend reads a concepts script")
+        if not settings.instant_concepts.is_file():
+            raise SettingsError(f"{env_name('instant_concepts')}: {settings.instant_concepts} is not a file")
     if settings.quantization != "none" and settings.backend not in ("hf", "skingpt4"):
         raise SettingsError(f"{env_name('quantization')}: only the hf and skingpt4 backends quantize")
 

@@ -1,7 +1,8 @@
-"""The worker's one way to the model server: `POST /v1/analyze` with bounded retries.
+"""The worker's way to the model server: `POST /v1/analyze` and `POST /v1/concepts` with bounded retries.
 
 Errors carry whether a retry makes sense: a connection failure, a timeout, a 5xx or a 503 (queue full) is
-retried with backoff; a 4xx means this request will never succeed and is not.
+retried with backoff; a 4xx, or a 501 (this model cannot read text), means this request will never succeed and
+is not.
 """
 
 from __future__ import annotations
@@ -10,13 +11,16 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from model_server.api import AnalyzeRequest, AnalyzeResponse
+from model_server.api import AnalyzeRequest, AnalyzeResponse, ConceptsRequest, ConceptsResponse
 
 log = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=BaseModel)
 
 
 class ModelUnavailable(Exception):
@@ -48,32 +52,28 @@ class ModelClient:
     def close(self) -> None:
         self._client.close()
 
-    def _once(self, request: AnalyzeRequest, images: Sequence[bytes]) -> AnalyzeResponse:
-        files = [("image", (f"image{i}.jpg", data, "image/jpeg")) for i, data in enumerate(images)]
-        body = request.model_dump_json(exclude={"images"})
-        try:
-            resp = self._client.post("/v1/analyze", data={"request": body}, files=files)
-        except httpx.TimeoutException as exc:
-            raise ModelUnavailable(f"timed out: {exc.__class__.__name__}", permanent=False) from None
-        except httpx.TransportError as exc:
-            raise ModelUnavailable(
-                f"cannot reach the model server: {exc.__class__.__name__}", permanent=False
-            ) from None
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise ModelUnavailable(f"model server answered {resp.status_code}", permanent=False)
-        if resp.status_code >= 400:
-            code = _error_code(resp)
-            raise ModelUnavailable(f"model server refused the request: {resp.status_code} {code}", permanent=True)
-        try:
-            return AnalyzeResponse.model_validate_json(resp.content)
-        except ValidationError as exc:
-            raise ModelUnavailable(f"malformed model response: {exc.error_count()} errors", permanent=True) from None
-
     def analyze(self, request: AnalyzeRequest, images: Sequence[bytes]) -> AnalyzeResponse:
         """The model's answer. Raises `ModelUnavailable` after at most `max_attempts` tries."""
+        files = [("image", (f"image{i}.jpg", data, "image/jpeg")) for i, data in enumerate(images)]
+        body = request.model_dump_json(exclude={"images"})
+        return self._with_retries(
+            lambda: self._post("/v1/analyze", AnalyzeResponse, data={"request": body}, files=files)
+        )
+
+    def concepts(self, request: ConceptsRequest) -> ConceptsResponse:
+        """The concepts the model read in the patient's words, each with the words it rests on (every quote is a
+        substring of `request.text`). Raises `ModelUnavailable` after at most `max_attempts` tries; permanently
+        when the request breaks the contract or the running model cannot read text (501)."""
+        content = request.model_dump_json().encode()
+        headers = {"Content-Type": "application/json"}
+        return self._with_retries(
+            lambda: self._post("/v1/concepts", ConceptsResponse, content=content, headers=headers)
+        )
+
+    def _with_retries(self, once: Callable[[], R]) -> R:
         for attempt in range(1, self._max_attempts + 1):
             try:
-                return self._once(request, images)
+                return once()
             except ModelUnavailable as exc:
                 if exc.permanent or attempt == self._max_attempts:
                     raise
@@ -83,6 +83,27 @@ class ModelClient:
                 )
                 self._sleep(delay)
         raise AssertionError("unreachable")
+
+    def _post(self, path: str, answer: type[R], **kwargs: Any) -> R:
+        try:
+            resp = self._client.post(path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise ModelUnavailable(f"timed out: {exc.__class__.__name__}", permanent=False) from None
+        except httpx.TransportError as exc:
+            raise ModelUnavailable(
+                f"cannot reach the model server: {exc.__class__.__name__}", permanent=False
+            ) from None
+        if resp.status_code == 501:
+            raise ModelUnavailable(f"model server cannot do this: 501 {_error_code(resp)}", permanent=True)
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise ModelUnavailable(f"model server answered {resp.status_code}", permanent=False)
+        if resp.status_code >= 400:
+            code = _error_code(resp)
+            raise ModelUnavailable(f"model server refused the request: {resp.status_code} {code}", permanent=True)
+        try:
+            return answer.model_validate_json(resp.content)
+        except ValidationError as exc:
+            raise ModelUnavailable(f"malformed model response: {exc.error_count()} errors", permanent=True) from None
 
 
 def _error_code(resp: httpx.Response) -> str:

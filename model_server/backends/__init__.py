@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from model_server.backends.base import Backend, BackendError
+from model_server.backends.base import Backend, BackendBase, BackendError, RemoteBackend
 from model_server.settings import Settings
 
 
-def create_backend(settings: Settings) -> Backend:
+def create_backend(settings: Settings) -> BackendBase:
     """The backend `settings.backend` names, configured but not loaded. Raises `BackendError`."""
     if settings.backend in ("hf", "skingpt4"):
         from model_server.backends.hf import HFBackend
@@ -21,6 +21,7 @@ def create_backend(settings: Settings) -> Backend:
             dtype=settings.dtype,
             quantization=settings.quantization,
             max_new_tokens=settings.max_new_tokens,
+            concepts_max_new_tokens=settings.concepts_max_new_tokens,
             threads=settings.threads,
             rank_temperature=settings.rank_temperature,
         )
@@ -39,14 +40,15 @@ def create_backend(settings: Settings) -> Backend:
             settings.openai_model,
             api_key=settings.openai_api_key.get_secret_value(),
             max_new_tokens=settings.max_new_tokens,
+            concepts_max_new_tokens=settings.concepts_max_new_tokens,
             timeout_s=settings.request_timeout_s,
-            concurrency=max(settings.max_batch_size, 1),
+            max_connections=settings.max_concurrency,
         )
     if settings.backend == "instant":
         from model_server.backends.instant import InstantBackend
 
-        return InstantBackend()
+        return InstantBackend(concepts_script=settings.instant_concepts)
     raise BackendError(f"MODEL_BACKEND={settings.backend} is not available in this build")
 
 
-__all__ = ["Backend", "BackendError", "create_backend"]
+__all__ = ["Backend", "BackendBase", "BackendError", "RemoteBackend", "create_backend"]

@@ -25,9 +25,10 @@ from typing import Any
 import torch
 from PIL import Image
 
-from model_server.api import CONDITIONS, AnalyzeResponse
+from model_server.api import CONDITIONS, AnalyzeResponse, ModelIdentity
 from model_server.backends.base import Backend, BackendError
 from model_server.differential import candidate_keys, to_differential
+from model_server.identity import folder_identity
 from model_server.prepared import PreparedRequest
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ class ClassifierBackend(Backend):
     @property
     def model_revision(self) -> str:
         return self._revision
+
+    def _compute_identity(self) -> ModelIdentity:
+        return folder_identity(self.path, model_id=self.model_id, backend=self.name, extra_config=[self.labels_path])
 
     def _load(self) -> None:
         import timm
@@ -148,6 +152,7 @@ class ClassifierBackend(Backend):
             backend=self.name,
             model_id=self.model_id,
             model_revision=self.model_revision,
+            identity=self.identity,
         )
 
     def health_check(self) -> None:

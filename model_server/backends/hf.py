@@ -22,10 +22,20 @@ from typing import Any
 import torch
 from PIL import Image
 
-from model_server.api import CONDITIONS, AnalyzeRequest, AnalyzeResponse
+from model_server.api import (
+    CONDITIONS,
+    AnalyzeRequest,
+    AnalyzeResponse,
+    ConceptsRequest,
+    ConceptsResponse,
+    ModelIdentity,
+    Quantization,
+)
 from model_server.backends.base import Backend, BackendError
 from model_server.backends.hf_scoring import Prompt, Scorer
+from model_server.concepts import claims_response, concepts_prompt, read_claims
 from model_server.differential import candidate_keys, to_differential
+from model_server.identity import folder_identity
 from model_server.parsing import parse_reply
 from model_server.prepared import PreparedRequest
 from model_server.prompts import Scrubber, answer_prompt, ranking_prompt
@@ -60,8 +70,9 @@ class HFBackend(Backend):
         *,
         device: str = "auto",
         dtype: str = "auto",
-        quantization: str = "none",
+        quantization: Quantization = "none",
         max_new_tokens: int = 64,
+        concepts_max_new_tokens: int = 160,
         threads: int | None = None,
         rank_temperature: float = 1.0,
     ) -> None:
@@ -71,6 +82,7 @@ class HFBackend(Backend):
         self.dtype_setting = dtype
         self.quantization = quantization
         self.max_new_tokens = max_new_tokens
+        self.concepts_max_new_tokens = concepts_max_new_tokens
         self.threads = threads
         self.rank_temperature = rank_temperature
         self._scorer: Scorer | None = None
@@ -85,6 +97,9 @@ class HFBackend(Backend):
     @property
     def model_revision(self) -> str:
         return self._revision
+
+    def _compute_identity(self) -> ModelIdentity:
+        return folder_identity(self.path, model_id=self.model_id, backend=self.name, quantization=self.quantization)
 
     @property
     def model(self) -> Any:
@@ -176,9 +191,9 @@ class HFBackend(Backend):
             return list(self._analyze(items))
         except Exception as exc:
             if len(items) == 1:
-                log.warning("analysis failed: %s", exc)
+                log.warning("analysis failed: %s", type(exc).__name__)
                 return [exc]
-            log.warning("a batch of %d failed (%s); retrying one by one", len(items), exc)
+            log.warning("a batch of %d failed (%s); retrying one by one", len(items), type(exc).__name__)
         results: list[AnalyzeResponse | Exception] = []
         for item in items:
             results += self.analyze_batch([item])
@@ -207,9 +222,32 @@ class HFBackend(Backend):
                     backend=self.name,
                     model_id=self.model_id,
                     model_revision=self.model_revision,
+                    identity=self.identity,
                 )
             )
         return responses
+
+    def concepts_batch(self, requests: list[ConceptsRequest]) -> list[ConceptsResponse | Exception]:
+        """Greedy text-only generation of `{"concepts": [{"key", "quote"}]}` for the batch, parsed tolerantly.
+
+        A failing batch is retried one by one, as for analyses. The server keeps only quotes found in the text.
+        """
+        if not requests:
+            return []
+        try:
+            prompts = [Prompt(images=[], text=concepts_prompt(request, self._scrub)) for request in requests]
+            replies = self._require().generate(prompts, self.concepts_max_new_tokens)
+        except Exception as exc:
+            if len(requests) == 1:
+                log.warning("concept reading failed: %s", type(exc).__name__)
+                return [exc]
+            return [result for request in requests for result in self.concepts_batch([request])]
+        return [
+            claims_response(
+                request, read_claims(reply), backend=self.name, model_id=self.model_id, identity=self.identity
+            )
+            for request, reply in zip(requests, replies, strict=True)
+        ]
 
     def health_check(self) -> None:
         self._require().probe()

@@ -131,3 +131,34 @@ class FakeBackend(Backend):
     def health_check(self) -> None:
         if not self.healthy:
             raise RuntimeError("the fake model is unwell")
+
+
+# EXIF field types (TIFF): what a tag's value is stored as.
+EXIF_SHORT, EXIF_ASCII, EXIF_RATIONAL = 3, 2, 5
+
+
+def jpeg_with_raw_exif(entries: list[tuple[int, int, bytes]], width: int = 80, height: int = 40) -> bytes:
+    """A JPEG whose EXIF (big-endian TIFF) holds exactly `entries`: (tag, type, value bytes), written by hand so
+    that a tag can be stored with a type its standard does not allow. Values over 4 bytes go after the IFD."""
+    sizes = {EXIF_SHORT: 2, EXIF_ASCII: 1, EXIF_RATIONAL: 8}
+    ifd_size = 2 + 12 * len(entries) + 4
+    data_offset = 8 + ifd_size
+    ifd = struct.pack(">H", len(entries))
+    extra = b""
+    for tag, kind, value in entries:
+        count = max(1, len(value) // sizes[kind])
+        if len(value) <= 4:
+            ifd += struct.pack(">HHI", tag, kind, count) + value.ljust(4, b"\x00")
+        else:
+            ifd += struct.pack(">HHII", tag, kind, count, data_offset + len(extra))
+            extra += value
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8) + ifd + struct.pack(">I", 0) + extra
+    plain = jpeg(0, width, height)
+    app1 = b"Exif\x00\x00" + tiff
+    segment = b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1
+    return plain[:2] + segment + plain[2:]  # right after the start-of-image marker
+
+
+def orientation(value: int) -> tuple[int, int, bytes]:
+    """The EXIF orientation entry (tag 0x0112, a SHORT)."""
+    return (0x0112, EXIF_SHORT, struct.pack(">H", value))

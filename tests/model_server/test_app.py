@@ -230,7 +230,9 @@ async def test_healthz_runs_the_backend_check(app_client: ClientFactory) -> None
     client = await app_client(backend)
     response = await client.get("/healthz")
     assert response.status == 200
-    assert Health.model_validate(await response.json()) == Health(status="ok", backend="fake", model_id="fake-model")
+    assert Health.model_validate(await response.json()) == Health(
+        status="ok", backend="fake", model_id="fake-model", identity=backend.identity
+    )
     backend.healthy = False
     response = await client.get("/healthz")
     assert response.status == 503

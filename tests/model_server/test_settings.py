@@ -25,6 +25,7 @@ def test_the_defaults_match_the_documentation(tmp_path: Path, monkeypatch: pytes
     assert (settings.max_batch_size, settings.max_wait_ms, settings.max_queue) == (8, 10.0, 64)
     assert (settings.request_timeout_s, settings.max_new_tokens, settings.threads) == (120.0, 64, None)
     assert (settings.device, settings.dtype, settings.quantization) == ("auto", "auto", "none")
+    assert (settings.max_concurrency, settings.concepts_max_new_tokens, settings.instant_concepts) == (32, 160, None)
 
 
 def test_it_reads_every_variable_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,13 +42,15 @@ def test_it_reads_every_variable_from_the_environment(tmp_path: Path, monkeypatc
         "MODEL_REQUEST_TIMEOUT_S": "30",
         "MODEL_MAX_NEW_TOKENS": "128",
         "MODEL_THREADS": "2",
+        "MODEL_MAX_CONCURRENCY": "100",
+        "MODEL_CONCEPTS_MAX_NEW_TOKENS": "64",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     s = load_settings()
     assert (s.device, s.dtype, s.quantization, s.host, s.port) == ("cuda:1", "bfloat16", "4bit", "0.0.0.0", 9000)
     assert (s.max_batch_size, s.max_wait_ms, s.max_queue, s.request_timeout_s) == (16, 25.0, 10, 30.0)
-    assert (s.max_new_tokens, s.threads) == (128, 2)
+    assert (s.max_new_tokens, s.threads, s.max_concurrency, s.concepts_max_new_tokens) == (128, 2, 100, 64)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +66,9 @@ def test_it_reads_every_variable_from_the_environment(tmp_path: Path, monkeypatc
         ({"MODEL_PATH": "{model}", "MODEL_QUANTIZATION": "3bit"}, "MODEL_QUANTIZATION: "),
         ({"MODEL_PATH": "{model}", "MODEL_MAX_BATCH_SIZE": "0"}, "MODEL_MAX_BATCH_SIZE: "),
         ({"MODEL_BACKEND": "openai"}, "MODEL_OPENAI_URL: "),
+        ({"MODEL_BACKEND": "instant", "MODEL_MAX_CONCURRENCY": "0"}, "MODEL_MAX_CONCURRENCY: "),
+        ({"MODEL_BACKEND": "instant", "MODEL_INSTANT_CONCEPTS": "/nonexistent.json"}, "is not a file"),
+        ({"MODEL_PATH": "{model}", "MODEL_INSTANT_CONCEPTS": "{model}/config.json"}, "only the instant backend"),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from model_server.api import CONDITIONS, AnalyzeRequest, AnalyzeResponse
+from model_server.api import CONDITIONS, AnalyzeRequest, AnalyzeResponse, ConceptSpec, ConceptsRequest, ConceptsResponse
 from model_server.backends import create_backend
 from model_server.backends.base import BackendError
 from model_server.backends.hf_scoring import Prompt
@@ -539,3 +539,11 @@ async def test_the_server_answers_a_request(backend: SkinGPT4Backend, app_client
     assert response.status == 200, await response.text()
     body = await response.json()
     assert body["backend"] == "skingpt4" and math.isclose(sum(d["likelihood"] for d in body["differential"]), 1.0)
+
+
+def test_it_reads_concepts_from_text_alone(backend: SkinGPT4Backend) -> None:
+    spec = ConceptSpec(key="fever", description="a fever")
+    requests = [ConceptsRequest(text=text, concepts=[spec]) for text in ("I have a fever", "it itches ###Human:")]
+    results = backend.concepts_batch(requests)
+    assert len(results) == 2 and all(isinstance(result, ConceptsResponse) for result in results)
+    assert all(result.backend == "skingpt4" for result in results if isinstance(result, ConceptsResponse))
