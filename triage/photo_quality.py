@@ -38,7 +38,7 @@ class QualityThresholds:
     min_side: int = 200  # px of the decoded photo: smaller ones show too little detail
     min_brightness: float = 35.0  # mean luma of the working copy, 0..255
     max_brightness: float = 235.0
-    min_sharpness: float = 0.55  # share of edge strength an 11-px re-blur destroys, 0..1
+    min_sharpness: float = 0.54  # share of edge strength an 11-px re-blur destroys, 0..1
     min_skin: float = 0.08  # share of pixels inside the YCbCr skin box
 
 
