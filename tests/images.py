@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import random
 import struct
 import zlib
@@ -83,3 +84,47 @@ def jpeg_with_exif_block(tiff: bytes, *, size: tuple[int, int] = (64, 48)) -> by
     out = io.BytesIO()
     textured_image(*size).save(out, format="JPEG", exif=b"Exif\x00\x00" + tiff)
     return out.getvalue()
+
+
+COIN_GREY = (168, 168, 164)
+NEVUS_BROWN = (110, 70, 50)
+
+
+def lesion_photo(size: tuple[int, int] = (1024, 768), *, radius: float = 110.0, aspect: float = 0.75,
+                 irregular: bool = False, colour: tuple[int, int, int] = NEVUS_BROWN,
+                 dark_patch: float = 0.0, coin_radius: float | None = 70.0, zoom: float = 1.0,
+                 seed: int = 1) -> Image.Image:
+    """A textured skin photo with a lesion left of centre and, when `coin_radius` is set, a grey coin to its right.
+
+    The lesion is an ellipse (`radius` px across its long half-axis, `aspect` = short / long) or, `irregular`, a
+    lobed blob; `dark_patch` darkens that share of its area in one corner. `zoom` photographs the same scene
+    from closer: everything is drawn `zoom` times larger about the centre and the photo keeps its size.
+    """
+    if zoom < 1:
+        raise ValueError("zoom >= 1: draw the farther photo at zoom 1 and the closer one zoomed in")
+    width, height = size
+    canvas_w, canvas_h = round(width * zoom), round(height * zoom)
+    img = textured_image(canvas_w, canvas_h, seed=seed)
+    draw = ImageDraw.Draw(img)
+    cx, cy = canvas_w * 0.42, canvas_h * 0.5
+    r = radius * zoom
+
+    def outline(scale: float, x: float, y: float) -> list[tuple[float, float]]:
+        points = []
+        for i in range(180):
+            angle = 2 * math.pi * i / 180
+            wobble = 1 + (0.22 * math.sin(3 * angle) + 0.1 * math.sin(7 * angle + 1) if irregular else 0)
+            points.append((x + scale * r * wobble * math.cos(angle), y + scale * r * aspect * wobble * math.sin(angle)))
+        return points
+
+    draw.polygon(outline(1.0, cx, cy), fill=colour)
+    if dark_patch:
+        # A smaller copy of the outline, tucked into the upper-left part of the lesion.
+        scale = math.sqrt(dark_patch)
+        draw.polygon(outline(scale, cx - (1 - scale) * r * 0.5, cy - (1 - scale) * r * aspect * 0.5),
+                     fill=tuple(c * 2 // 5 for c in colour))
+    if coin_radius is not None:
+        cr, x = coin_radius * zoom, cx + r + 40 * zoom + coin_radius * zoom
+        draw.ellipse((x - cr, cy - cr, x + cr, cy + cr), fill=COIN_GREY)
+    left, top = (canvas_w - width) // 2, (canvas_h - height) // 2
+    return img.crop((left, top, left + width, top + height))

@@ -54,7 +54,7 @@ def _quality(img: Image.Image) -> dict[str, float | str]:
     return quality_report(img)
 
 
-def _upright(img: Image.Image) -> Image.Image:
+def upright(img: Image.Image) -> Image.Image:
     """Return `img` turned as its EXIF orientation says, or unturned when the EXIF cannot be read.
 
     Pillow's `exif_transpose` parses and rewrites the whole EXIF block, and a corrupt entry in it raises
@@ -69,7 +69,7 @@ def _upright(img: Image.Image) -> Image.Image:
 
 
 @functools.cache
-def _register_heif() -> bool:
+def register_heif() -> bool:
     """Let Pillow open HEIC/HEIF (iPhone photos sent as files) when pillow-heif is installed."""
     try:
         import pillow_heif
@@ -88,7 +88,7 @@ def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage
         raise ImageRejected("too_large", f"{len(raw)} bytes > {max_bytes}")
     if len(raw) < 16:
         raise ImageRejected("unreadable", "empty file")
-    _register_heif()
+    register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -96,7 +96,7 @@ def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage
             if opened.width * opened.height > max_pixels:  # read from the header, before any decoding
                 raise ImageRejected("too_many_pixels", f"{opened.width}x{opened.height}")
             opened.load()
-            img = _upright(opened).convert("RGB")
+            img = upright(opened).convert("RGB")
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
