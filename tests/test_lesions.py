@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -198,15 +199,21 @@ def test_it_finds_the_lesion_in_real_photos_near_the_centre() -> None:
         assert abs(centre_x - m.width / 2) < 0.3 * m.width and abs(centre_y - m.height / 2) < 0.3 * m.height
 
 
-def test_a_resized_real_photo_without_a_coin_is_not_called_a_size_change() -> None:
+def test_a_real_photo_taken_closer_without_a_coin_is_not_called_a_size_change() -> None:
+    compared = 0
     for photo in real_photos():
-        before = measure_lesion(photo)
-        after = measure_lesion(photo.resize((photo.width * 3 // 2, photo.height * 3 // 2), Image.Resampling.LANCZOS))
+        w, h = photo.size
+        # "Closer": the central 75 % of the frame enlarged back to the photo's size, so the lesion is 1.33x wider.
+        closer = photo.crop((w // 8, h // 8, w - w // 8, h - h // 8)).resize((w, h), Image.Resampling.LANCZOS)
+        before, after = measure_lesion(photo), measure_lesion(closer)
         if before.problem or after.problem:
             continue
+        assert before.area_px is not None and after.area_px is not None
+        assert after.area_px.value > before.area_px.value  # it does look bigger
         change = compare_lesions(before, after)
-        assert change.size.verdict == "unknown"
-        assert change.shape.verdict == "unchanged" and change.colour.verdict == "unchanged"
+        assert change.size.verdict == "unknown" and change.size.change is None
+        compared += 1
+    assert compared >= 4
 
 
 def test_a_darkened_patch_on_a_real_lesion_is_a_colour_change() -> None:
@@ -227,3 +234,17 @@ def test_a_darkened_patch_on_a_real_lesion_is_a_colour_change() -> None:
         change = compare_lesions(before, after)
         changed += change.colour.verdict == "changed"
     assert changed >= 3
+
+
+def test_the_benchmark_command_runs_and_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from triage.lesions.benchmark import main
+
+    assert main(["--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1024x768 photo pair" in out and "size unchanged" in out  # the closer photo is the same lesion
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8 nothing")
+    assert main(["--photo", str(tmp_path / "bad.jpg")]) == 2
+    assert main(["--photo", str(tmp_path / "missing.jpg")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--repeat", "0"])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ def track_lesion(photos: Sequence[bytes | Image.Image | np.ndarray], *, coin_dia
     if len(photos) < 2:
         raise ValueError("tracking a lesion needs at least two photos, oldest first")
     measurements = tuple(measure_lesion(p, coin_diameter_mm=coin_diameter_mm) for p in photos)
-    steps = tuple(compare_lesions(a, b) for a, b in zip(measurements, measurements[1:], strict=False))
+    steps = tuple(compare_lesions(a, b) for a, b in itertools.pairwise(measurements))
     return LesionTrack(measurements, steps, compare_lesions(measurements[0], measurements[-1]))
 
 

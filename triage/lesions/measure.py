@@ -123,24 +123,24 @@ def _measure(base: LesionMeasurement, seg: Segmentation, lab: np.ndarray, coin: 
     stability = 1.0 - min(1.0, (loose_area - tight_area) / max(area, 1.0))
     clarity = seg.contrast / (seg.contrast + 3.0 * seg.skin_noise + 1e-9)
     confidence = round(max(0.0, stability * clarity * (0.5 if seg.touches_border else 1.0)), 2)
-    mm: dict[str, Estimate | None] = {"mm_per_px": None, "area_mm2": None, "diameter_mm": None}
+    mm_per_px = area_mm2 = diameter_mm = None
     if coin is not None and coin_diameter_mm is not None:
         per_px = coin_diameter_mm / coin.major_px  # millimetres per working-copy pixel
         tilt = 0.5 * (1.0 - coin.minor_px / coin.major_px)
         scale_rel = math.sqrt((1.0 / coin.major_px) ** 2 + tilt**2 + COIN_PLANE**2)
-        mm["mm_per_px"] = Estimate.of(per_px * scale, per_px * scale * scale_rel, "mm/px")
-        mm["area_mm2"] = Estimate.of(area * per_px**2, area * per_px**2
-                                     * math.hypot(area_sd / area, 2 * scale_rel), "mm²")
-        mm["diameter_mm"] = Estimate.of(feret[0] * per_px, feret[0] * per_px
-                                        * math.hypot(diameter_sd / feret[0], scale_rel), "mm")
+        mm_per_px = Estimate.of(per_px * scale, per_px * scale * scale_rel, "mm/px")
+        area_mm2 = Estimate.of(area * per_px**2, area * per_px**2 * math.hypot(area_sd / area, 2 * scale_rel), "mm²")
+        diameter_mm = Estimate.of(feret[0] * per_px,
+                                  feret[0] * per_px * math.hypot(diameter_sd / feret[0], scale_rel), "mm")
     colour, spread, clusters = _colour(lab, seg)
-    shape = _shape(seg)
+    compactness, solidity = _shape(seg)
     return replace(
         base, outline=_outline(seg.mask, to_photo), confidence=confidence, touches_border=seg.touches_border,
         area_px=Estimate.of(area * to_photo**2, area_sd * to_photo**2, "px²"),
         diameter_px=Estimate.of(feret[0] * to_photo, diameter_sd * to_photo, "px"),
         coin_found=coin is not None, coin_confidence=coin.confidence if coin else 0.0,
-        colour=colour, colour_spread=spread, colour_clusters=clusters, **shape, **mm,
+        mm_per_px=mm_per_px, area_mm2=area_mm2, diameter_mm=diameter_mm,
+        colour=colour, colour_spread=spread, colour_clusters=clusters, compactness=compactness, solidity=solidity,
     )
 
 
@@ -148,7 +148,7 @@ def _colour(lab: np.ndarray, seg: Segmentation) -> tuple[dict[str, Estimate], Es
     """Percentiles of the lesion's colour relative to the skin, its spread and its number of distinct colours."""
     values = {}
     for name, mask in (("mask", seg.mask), ("tight", seg.tight), ("loose", seg.loose)):
-        pixels = lab[mask] - seg.skin_lab
+        pixels = lab[mask] - seg.skin_lab[mask]
         deviations = pixels - pixels.mean(axis=0)
         values[name] = {
             "L10": float(np.percentile(pixels[:, 0], 10)), "L50": float(np.median(pixels[:, 0])),
@@ -182,15 +182,14 @@ def _clusters(pixels: np.ndarray, k: int = 4, iterations: int = 12) -> int:
     return max(1, len(kept))
 
 
-def _shape(seg: Segmentation) -> dict[str, Estimate]:
+def _shape(seg: Segmentation) -> tuple[Estimate, Estimate]:
     """Compactness and solidity at Otsu's cut, uncertain by their spread over the three cuts plus a floor."""
-    values = {name: _shape_of(mask) for name, mask in (("mask", seg.mask), ("tight", seg.tight),
-                                                      ("loose", seg.loose))}
-    out = {}
+    values = [_shape_of(mask) for mask in (seg.mask, seg.tight, seg.loose)]
+    out = []
     for key in ("compactness", "solidity"):
-        spread = max(v[key] for v in values.values()) - min(v[key] for v in values.values())
-        out[key] = Estimate.of(values["mask"][key], math.hypot(spread / 2.0, SHAPE_FLOOR[key]), "")
-    return out
+        spread = max(v[key] for v in values) - min(v[key] for v in values)
+        out.append(Estimate.of(values[0][key], math.hypot(spread / 4.0, SHAPE_FLOOR[key]), ""))
+    return out[0], out[1]
 
 
 def _shape_of(mask: np.ndarray) -> dict[str, float]:

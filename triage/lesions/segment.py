@@ -2,8 +2,8 @@
 
 The coin is a low-chroma (silver-grey) region that is round: filled, convex, and whose outline lies on image edges.
 The lesion is the largest central region whose colour differs from the surrounding skin, cut at Otsu's threshold
-on the colour distance from the skin (the median colour of the photo's outer ring), then cleaned up by
-morphology. The cut is repeated at a lower and a higher threshold: how much the outline moves is the
+on the colour distance from the skin (a smooth colour surface fitted to the photo's outer ring), then cleaned up
+by morphology. The cut is repeated at a lower and a higher threshold: how much the outline moves is the
 segmentation's own uncertainty.
 """
 
@@ -19,6 +19,7 @@ RING = 0.08  # the outer ring (share of each side) whose median colour is taken 
 MIN_LESION_SHARE = 0.005  # of the photo's area: smaller regions are freckles, pores or hairs (take it closer)
 MAX_LESION_SHARE = 0.6  # larger "lesions" are a shadow, a background or a wrong threshold
 MIN_CONTRAST = 6.0  # CIELAB units between lesion and skin: below it there is nothing to see
+MIN_CONTRAST_TO_NOISE = 2.0  # the lesion must stand out from the skin's own colour variation by this much
 MIN_COIN_LIGHTNESS = 35.0  # CIELAB L*: a lit silver coin is lighter than this, a black-brown nevus darker
 THRESHOLD_SPREAD = 0.15  # the alternative cuts lie this share of the lesion-skin contrast either side of Otsu's
 
@@ -42,21 +43,36 @@ class Segmentation:
     mask: np.ndarray
     tight: np.ndarray
     loose: np.ndarray
-    skin_lab: np.ndarray  # median CIELAB of the outer ring, coin excluded
+    skin_lab: np.ndarray  # the skin's CIELAB colour at every pixel (a quadratic fit to the outer ring)
     contrast: float  # median colour distance inside the lesion minus that of the skin, CIELAB units
     skin_noise: float  # spread (robust sd) of the colour distance over the skin
     touches_border: bool
 
 
-def skin_reference(lab: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    """Median CIELAB colour of the photo's outer ring, leaving out `exclude` (the coin)."""
+def skin_model(lab: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """The skin's CIELAB colour at every pixel, as a quadratic surface in x and y fitted to the photo's outer ring
+    (leaving out `exclude`, the coin), so that light falling off across the photo is not taken for a lesion. The
+    fit is repeated once without the ring pixels furthest from it (a lesion reaching into the ring, a shadow)."""
     rows, cols = lab.shape[:2]
     ring = np.ones((rows, cols), dtype=bool)
     dr, dc = max(1, int(rows * RING)), max(1, int(cols * RING))
     ring[dr:-dr, dc:-dc] = False
     ring &= ~exclude
-    pixels = lab[ring] if ring.any() else lab.reshape(-1, 3)
-    return np.asarray(np.median(pixels, axis=0))
+    if ring.sum() < 12:
+        return np.broadcast_to(np.median(lab.reshape(-1, 3), axis=0), lab.shape).copy()
+    y, x = np.nonzero(ring & ((np.arange(rows)[:, None] + np.arange(cols)[None, :]) % 3 == 0))  # a third will do
+    a, b = _quadratic_terms(x / cols - 0.5, y / rows - 0.5), lab[y, x]
+    coef = np.linalg.lstsq(a, b, rcond=None)[0]
+    residual = np.sqrt(((a @ coef - b) ** 2).sum(axis=-1))
+    keep = residual <= 2.5 * max(float(np.median(residual)), 1e-6)
+    if keep.sum() >= 12:
+        coef = np.linalg.lstsq(a[keep], b[keep], rcond=None)[0]
+    u, v = np.meshgrid(np.arange(cols) / cols - 0.5, np.arange(rows) / rows - 0.5)
+    return np.asarray(_quadratic_terms(u, v) @ coef)
+
+
+def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return np.stack([np.ones_like(u), u, v, u * u, u * v, v * v], axis=-1)
 
 
 def find_coin(lab: np.ndarray) -> Coin | None:
@@ -95,7 +111,7 @@ def find_coin(lab: np.ndarray) -> Coin | None:
 
 def segment_lesion(lab: np.ndarray, exclude: np.ndarray) -> Segmentation | None:
     """The lesion in a CIELAB image (pixels in `exclude` never belong to it), or None when none stands out."""
-    skin = skin_reference(lab, exclude)
+    skin = skin_model(lab, exclude)
     distance = np.sqrt(((lab - skin) ** 2).sum(axis=-1))
     distance = filters.gaussian(distance, sigma=1.0)
     usable = distance[~exclude]
@@ -110,12 +126,11 @@ def segment_lesion(lab: np.ndarray, exclude: np.ndarray) -> Segmentation | None:
     contrast = float(np.median(distance[mask])) - skin_median
     # A robust standard deviation: the skin's colour noise against which the lesion has to stand out.
     skin_noise = 1.4826 * float(np.median(np.abs(skin_distance - skin_median)))
-    if contrast < max(MIN_CONTRAST, 3.0 * skin_noise):
+    if contrast < max(MIN_CONTRAST, MIN_CONTRAST_TO_NOISE * skin_noise):
         return None
     step = THRESHOLD_SPREAD * contrast
     tight = _region(distance >= cut + step, exclude, near=mask)
     loose = _region(distance >= cut - step, exclude, near=mask)
-    rows, cols = mask.shape
     touches = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
     return Segmentation(mask, tight if tight is not None else mask, loose if loose is not None else mask, skin,
                         contrast, skin_noise, touches)
@@ -152,9 +167,25 @@ def _detach(mask: np.ndarray, radius: int) -> np.ndarray:
     """Cut off what hangs on the region by a thin neck (a freckle or a hair touching the lesion): an opening
     scaled to the region's size, keeping the largest piece. The region itself when the opening would erase it."""
     diameter = 2.0 * np.sqrt(mask.sum() / np.pi)
-    opened = ndimage.binary_opening(mask, morphology.disk(max(radius, round(0.04 * diameter))))
+    opened = _opening(mask, max(radius, round(0.04 * diameter)))
     labels, count = ndimage.label(opened)
     if count == 0:
         return mask
     areas = ndimage.sum_labels(opened, labels, np.arange(1, count + 1))
     return np.asarray(labels == int(np.argmax(areas)) + 1)
+
+
+
+def _opening(mask: np.ndarray, radius: float) -> np.ndarray:
+    """Opening by a disk, computed on the mask's bounding box through distance transforms: the same result as
+    `binary_opening` with a disk footprint (the photo's edge counts as background), in time independent of the
+    disk's size."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return mask.copy()
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    box = np.pad(mask[top:bottom, left:right], 1)
+    eroded = ndimage.distance_transform_edt(box) > radius
+    opened = np.zeros_like(mask)
+    opened[top:bottom, left:right] = (ndimage.distance_transform_edt(~eroded) <= radius)[1:-1, 1:-1]
+    return opened
