@@ -25,6 +25,8 @@ FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 MAGIC = (b"", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x01\x00\x00WEBPVP8 ",
          b"\x00\x00\x00\x1cftypheic", b"\x00\x00\x00\x18ftypmif1")
 EXAMPLES = int(os.environ.get("IMAGE_FUZZ_EXAMPLES", "150"))
+# Pillow warns about every corrupt EXIF tag it skips; that is the input these tests are made of.
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
 
 
 def encoded(fmt: str, width: int, height: int, mode: str, *, exif: bool = False) -> bytes:

@@ -64,7 +64,7 @@ class LesionMeasurement:
     width: int = 0
     height: int = 0
     photo_quality: str = ""
-    outline: tuple[tuple[float, float], ...] = ()  # (x, y) in the photo's pixels, clockwise or not, closed
+    outline: tuple[tuple[float, float], ...] = ()  # (x, y) points around the lesion, in the photo's pixels
     confidence: float = 0.0  # 0..1: how clearly the lesion stands out from the skin and how stable its outline is
     touches_border: bool = False  # the lesion runs off the photo: its size is a lower bound
     area_px: Estimate | None = None

@@ -76,7 +76,8 @@ def _quadratic_terms(u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def find_coin(lab: np.ndarray) -> Coin | None:
-    """The most convincing round, grey region of a CIELAB image, or None when nothing looks like a coin."""
+    """The most convincing coin in a CIELAB image: a light, low-chroma, filled, round region whose outline lies on
+    Canny edges. None when nothing looks like one."""
     rows, cols = lab.shape[:2]
     chroma = np.hypot(lab[..., 1], lab[..., 2])
     skin_chroma = float(np.median(chroma))
@@ -85,7 +86,7 @@ def find_coin(lab: np.ndarray) -> Coin | None:
     grey = ndimage.binary_fill_holes(grey)
     labels = measure.label(grey)
     short = min(rows, cols)
-    edges = feature.canny(lab[..., 0], sigma=1.5)
+    near_edges = ndimage.binary_dilation(feature.canny(lab[..., 0], sigma=1.5), iterations=2)
     best: Coin | None = None
     for region in measure.regionprops(labels):
         if not (0.03 * short) ** 2 <= region.area <= (0.45 * short) ** 2 or region.axis_minor_length < 6:
@@ -97,7 +98,6 @@ def find_coin(lab: np.ndarray) -> Coin | None:
         if float(np.median(lab[..., 0][mask])) < MIN_COIN_LIGHTNESS:
             continue  # dark regions have little chroma too: a dark nevus, a shadow
         outline = mask & ~ndimage.binary_erosion(mask, morphology.disk(1))
-        near_edges = ndimage.binary_dilation(edges, iterations=2)
         support = float((outline & near_edges).sum() / max(outline.sum(), 1))
         confidence = round(min(1.0, support) * min(1.0, roundness), 2)
         if confidence < 0.5:
