@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from PIL import Image, ImageChops, ImageFilter, ImageOps, ImageStat, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from triage.photo_quality import quality_report
 
 log = logging.getLogger(__name__)
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
-MIN_SIDE = 200
 MAX_STORED_SIDE = 2560
 
 
@@ -48,43 +49,27 @@ class CleanImage:
 
 
 def _quality(img: Image.Image) -> dict[str, float | str]:
-    """Cheap, deterministic photo checks: size, brightness and sharpness. Heuristics, not a diagnosis."""
-    small = img.convert("L").resize((256, 256))
-    brightness = ImageStat.Stat(small).mean[0]
-    edges = small.filter(_LAPLACIAN)
-    sharpness = ImageStat.Stat(edges).var[0]
-    verdict = "good"
-    if min(img.size) < MIN_SIDE:
-        verdict = "too_small"
-    elif brightness < 35:
-        verdict = "too_dark"
-    elif brightness > 235:
-        verdict = "too_bright"
-    elif sharpness < 8:
-        verdict = "blurred"
-    skin = _skin_fraction(img)
-    if verdict == "good" and skin < 0.08:
-        verdict = "not_skin"
-    return {"brightness": round(brightness, 1), "sharpness": round(sharpness, 1), "skin": round(skin, 3),
-            "verdict": verdict}
+    """Cheap, deterministic photo checks (size, brightness, sharpness, skin); see `triage.photo_quality`.
+    Heuristics, not a diagnosis."""
+    return quality_report(img)
 
 
-def _skin_fraction(img: Image.Image) -> float:
-    """Share of pixels inside a classic YCbCr skin-colour box (Cb 77-127, Cr 133-173), on every skin tone.
-    A crude screen for photos of something other than skin (a screenshot, a document, a pet)."""
-    _, cb, cr = img.resize((64, 64)).convert("YCbCr").split()
-    cb_ok = cb.point(lambda v: 255 if 77 <= v <= 127 else 0)
-    cr_ok = cr.point(lambda v: 255 if 133 <= v <= 173 else 0)
-    both = ImageChops.multiply(cb_ok, cr_ok)
-    return float(ImageStat.Stat(both).mean[0] / 255)
+def upright(img: Image.Image) -> Image.Image:
+    """Return `img` turned as its EXIF orientation says, or unturned when the EXIF cannot be read.
 
-
-# Edge strength: the variance of a Laplacian-filtered image is low for a blurred photo.
-_LAPLACIAN = ImageFilter.Kernel((3, 3), [0, 1, 0, 1, -4, 1, 0, 1, 0], scale=1, offset=128)
+    Pillow's `exif_transpose` parses and rewrites the whole EXIF block, and a corrupt entry in it raises
+    `struct.error`, `TypeError`, `ValueError` and others. A photo is worth more than its orientation tag, so any
+    failure there keeps the photo as stored; the EXIF is dropped on re-encoding either way.
+    """
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception as exc:  # any EXIF failure, whatever its type, leaves the photo unturned (see above)
+        log.info("photo kept unrotated: unreadable EXIF (%s)", type(exc).__name__)
+        return img
 
 
 @functools.cache
-def _register_heif() -> bool:
+def register_heif() -> bool:
     """Let Pillow open HEIC/HEIF (iPhone photos sent as files) when pillow-heif is installed."""
     try:
         import pillow_heif
@@ -103,7 +88,7 @@ def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage
         raise ImageRejected("too_large", f"{len(raw)} bytes > {max_bytes}")
     if len(raw) < 16:
         raise ImageRejected("unreadable", "empty file")
-    _register_heif()
+    register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -111,7 +96,7 @@ def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage
             if opened.width * opened.height > max_pixels:  # read from the header, before any decoding
                 raise ImageRejected("too_many_pixels", f"{opened.width}x{opened.height}")
             opened.load()
-            img = ImageOps.exif_transpose(opened).convert("RGB")
+            img = upright(opened).convert("RGB")
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

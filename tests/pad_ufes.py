@@ -1,0 +1,40 @@
+"""Real photos from PAD-UFES-20 for tests, read where they lie (never copied into the repository).
+
+The folder is `$SHARED_DIR/data/pad-ufes-20`, else the nearest `shared/data/pad-ufes-20` above the checkout.
+Tests that need it are skipped with a reason when it is absent, except when CI=true and SHARED_DIR is set:
+then its absence is a failure, since CI was told where the data is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from triage.photo_quality_eval import find_dataset, read_splits
+
+
+def pad_ufes_dir() -> Path:
+    """The PAD-UFES-20 folder; skips (or fails, under CI=true with SHARED_DIR set) the test when it is absent."""
+    dataset = find_dataset(Path(__file__))
+    if dataset is not None:
+        return dataset
+    shared = os.environ.get("SHARED_DIR")
+    if shared and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"PAD-UFES-20 not found under SHARED_DIR={shared}/data/pad-ufes-20, and CI=true requires it")
+    where = f"SHARED_DIR={shared}" if shared else "no shared/data/pad-ufes-20 above the checkout and no SHARED_DIR"
+    pytest.skip(f"PAD-UFES-20 photos not available ({where}); set SHARED_DIR to the shared folder to run this test")
+
+
+def dev_photos(count: int, *, start: int = 0) -> list[Image.Image]:
+    """`count` photos of the dev split (sorted by name, from `start`), decoded as RGB."""
+    dataset = pad_ufes_dir()
+    splits = read_splits(dataset)
+    paths = sorted(p for p in (dataset / "images").glob("*.jpg") if splits.get(p.stem) == "dev")[start : start + count]
+    photos = []
+    for path in paths:
+        with Image.open(path) as opened:
+            photos.append(opened.convert("RGB"))
+    return photos
