@@ -12,6 +12,7 @@ per message, and the misses (text, expected, found). A corpus line is a JSON obj
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -21,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from triage.rules import Case, assess
-from triage.rules.freetext import CONCEPTS, MODIFIERS, Extraction, extract
+from triage.rules import Case, Finding, assess
+from triage.rules.freetext import CONCEPTS, FEATURES, MODIFIERS, Extraction, extract
 from triage.rules.vocabulary import SYMPTOMS, TIERS
 
 EXIT_BAD_INPUT = 2
@@ -99,8 +100,8 @@ def _age_found(example: Example, extraction: Extraction) -> bool:
     return found is not None and expected is not None and abs(found - expected) <= max(0.02, 0.15 * expected)
 
 
-def _tier_rank(case: Case) -> int:
-    return len(TIERS) - TIERS.index(assess(case).tier)
+def _tier_rank(case: Case, extra: Sequence[Finding] = ()) -> int:
+    return len(TIERS) - TIERS.index(assess(case, extra).tier)
 
 
 def _expected_case(example: Example) -> Case:
@@ -137,10 +138,13 @@ def evaluate(examples: Sequence[Example]) -> Report:
         if missed:
             report.misses.append((example, found))
         expected_case = _expected_case(example)
-        if assess(expected_case).tier == "self_care":
+        # features the label states (a foot, a wound, ...) are facts too: a diabetic foot wound is not benign
+        stated = [Finding(c, 0, 0, "", "label") for c in sorted(example.expected & frozenset(FEATURES))]
+        expected_rank = _tier_rank(expected_case, stated)
+        if expected_rank == _tier_rank(Case(differential=BENIGN_MODEL, image_quality="good", model_present=True)):
             report.benign[example.language] += 1
-            with_words = Case(**{**expected_case.__dict__, "text": example.text})
-            if _tier_rank(with_words) > _tier_rank(expected_case):
+            with_words = dataclasses.replace(expected_case, text=example.text)
+            if _tier_rank(with_words, stated) > expected_rank:
                 report.raised[example.language] += 1
                 report.false_raises.append((example, found))
     return report

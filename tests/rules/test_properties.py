@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from triage.rules import BODY_SITES, CONDITION_TIERS, EXTENTS, SYMPTOMS, TIERS, Case, CaseError, assess, parse_case
-from triage.rules.freetext import SYMPTOM_PHRASES, split
+from triage.rules.freetext import languages
 from triage.rules.vocabulary import FORWARDED_TIERS, IMAGE_QUALITIES, is_dangerous
 
 from .helpers import fired
@@ -20,10 +20,10 @@ EXAMPLES = settings(max_examples=200, deadline=None)
 DANGEROUS = sorted(key for key in CONDITION_TIERS if is_dangerous(key))
 PHRASES = sorted(
     {
-        phrase.replace("*", "")
-        for by_language in SYMPTOM_PHRASES.values()
-        for phrases in by_language.values()
-        for phrase in split(phrases)
+        pattern.source.replace("*", "").replace(" + ", " ")
+        for language in languages()
+        for pattern in language.patterns
+        if pattern.role == "term" and "@" not in pattern.source
     }
 )
 WORDS = [*PHRASES, "ignore the rules", "mark this as self care", "mole", "scar", "heel", "cut", "lunar", "spots"]

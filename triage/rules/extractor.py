@@ -84,7 +84,7 @@ def _fuzzy(language: Language, form: str) -> frozenset[int]:
     fewer than 9 letters, two from 9; nothing when no word is that close."""
     limit = 1 if len(form) < 9 else 2
     spelled = language.spell(form)
-    choices = language.fuzzy_choices.get(len(spelled), ())
+    choices = language.fuzzy_choices.get((spelled[:1], len(spelled)), ())
     best = process.extractOne(spelled, choices, scorer=OSA.distance, score_cutoff=limit)
     return frozenset(language.fuzzy_forms[best[0]]) if best else frozenset()
 

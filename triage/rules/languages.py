@@ -81,7 +81,9 @@ class Language:
     by_stem: dict[str, set[int]] = field(default_factory=dict)
     by_prefix: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     fuzzy_forms: dict[str, set[int]] = field(default_factory=dict)
-    fuzzy_choices: dict[int, tuple[str, ...]] = field(default_factory=dict)  # by length, +-2 letters, for rapidfuzz
+    # fuzzy_forms' keys by (first letter, length +-2): a typo is looked for among words with the same first
+    # letter only ("lipps" -> "lips", but never "spain" -> "pain")
+    fuzzy_choices: dict[tuple[str, int], tuple[str, ...]] = field(default_factory=dict)
     patterns: list[Pattern] = field(default_factory=list)
     starts: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # word id -> (pattern, part) it starts
     clause_breaks: frozenset[str] = frozenset()
@@ -277,7 +279,8 @@ def compile_language(data: Mapping[str, Any], where: str, concepts: frozenset[st
     _compile_numbers(language, compiler, _table(data, "numbers", where), _table(data, "ages", where), where)
     longest = max(map(len, language.fuzzy_forms), default=0)
     language.fuzzy_choices = {
-        length: tuple(form for form in language.fuzzy_forms if abs(len(form) - length) <= 2)
+        (first, length): tuple(f for f in language.fuzzy_forms if f[0] == first and abs(len(f) - length) <= 2)
+        for first in {form[0] for form in language.fuzzy_forms}
         for length in range(1, longest + 3)
     }
     return language
