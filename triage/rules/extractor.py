@@ -8,6 +8,7 @@ that very finding or by a phrase that says it is something else ("fever blister"
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -124,9 +125,12 @@ def _words(language: Language, tokens: Sequence[Token]) -> list[_Word]:
     return words
 
 
-def _part_occurrences(language: Language, words: Sequence[_Word], tokens: Sequence[Token]) -> dict[int, list]:
-    """Return, per pattern index, its part occurrences: (part index, word positions in ``words``)."""
-    found: dict[int, list[tuple[int, tuple[int, ...]]]] = {}
+def _part_occurrences(
+    language: Language, words: Sequence[_Word], tokens: Sequence[Token]
+) -> dict[int, dict[int, list[tuple[int, ...]]]]:
+    """Return, per pattern index and part index, the word positions of each occurrence (in text order)."""
+    found: dict[int, dict[int, list[tuple[int, ...]]]] = {}
+    seen: set[tuple[int, int, tuple[int, ...]]] = set()
     gap = language.sequence_gap
     for start, word in enumerate(words):
         for word_id in word.hits:
@@ -148,42 +152,51 @@ def _part_occurrences(language: Language, words: Sequence[_Word], tokens: Sequen
                         break
                     positions.append(following)
                 else:
-                    occurrences = found.setdefault(pattern_index, [])
-                    if (part_index, tuple(positions)) not in occurrences:
-                        occurrences.append((part_index, tuple(positions)))
+                    key = (pattern_index, part_index, tuple(positions))
+                    if key not in seen:
+                        seen.add(key)
+                        found.setdefault(pattern_index, {}).setdefault(part_index, []).append(tuple(positions))
     return found
 
 
 def _assemble(
-    language: Language, pattern: Pattern, occurrences: list, words: Sequence[_Word], tokens: Sequence[Token]
+    language: Language,
+    pattern: Pattern,
+    by_part: dict[int, list[tuple[int, ...]]],
+    words: Sequence[_Word],
+    tokens: Sequence[Token],
 ) -> Iterable[tuple[int, ...]]:
     """Yield the word positions of each match of ``pattern``: every part, within the window, in any order."""
-    by_part: list[list[tuple[int, ...]]] = [[] for _ in pattern.parts]
-    for part_index, positions in occurrences:
-        by_part[part_index].append(positions)
-    for anchor in by_part[0]:
+    parts = [by_part.get(index, []) for index in range(len(pattern.parts))]
+    starts = [[positions[0] for positions in occurrences] for occurrences in parts]  # ascending: text order
+    for anchor in parts[0]:
         chosen = [anchor]
+        used = set(anchor)
         sentence = tokens[words[anchor[0]].base].sentence
-        for others in by_part[1:]:
+        for occurrences, firsts in zip(parts[1:], starts[1:], strict=True):
+            low = bisect.bisect_left(firsts, anchor[0] - language.window)
+            high = bisect.bisect_right(firsts, anchor[0] + language.window)
             near = [
                 positions
-                for positions in others
+                for positions in occurrences[low:high]
                 if tokens[words[positions[0]].base].sentence == sentence
-                and not set(positions) & {p for c in chosen for p in c}
+                and used.isdisjoint(positions)
                 and max(*positions, *anchor) - min(*positions, *anchor) <= language.window
             ]
             if not near:
                 break
-            chosen.append(min(near, key=lambda positions: abs(positions[0] - anchor[0])))
+            best = min(near, key=lambda positions: abs(positions[0] - anchor[0]))
+            chosen.append(best)
+            used.update(best)
         else:
-            yield tuple(sorted(p for positions in chosen for p in positions))
+            yield tuple(sorted(used))
 
 
 def _phrase_matches(language: Language, words: Sequence[_Word], tokens: Sequence[Token]) -> list[Match]:
     matches = []
-    for pattern_index, occurrences in _part_occurrences(language, words, tokens).items():
+    for pattern_index, by_part in _part_occurrences(language, words, tokens).items():
         pattern = language.patterns[pattern_index]
-        for positions in _assemble(language, pattern, occurrences, words, tokens):
+        for positions in _assemble(language, pattern, by_part, words, tokens):
             covered = frozenset(t for p in positions for t in range(words[p].base, words[p].last + 1))
             value = NEWBORN_YEARS if pattern.role == "newborn" else None
             role = "term" if pattern.role == "newborn" else pattern.role
@@ -252,9 +265,10 @@ def _ages(language: Language, words: Sequence[_Word], tokens: Sequence[Token], a
             continue
         cursor, factor, ok = start, 1.0, True
         for piece in pattern:
-            if piece.startswith("!"):
-                if cursor - 1 >= 0 and cursor == start and words[cursor - 1].form == piece[1:]:
+            if piece.startswith("!"):  # the word before the phrase must not be this one ("il y a 2 mois")
+                if cursor >= 1 and words[cursor - 1].form == piece[1:]:
                     ok = False
+                    break
                 continue
             if cursor >= len(words) or tokens[words[cursor].base].sentence != tokens[words[at].base].sentence:
                 ok = False

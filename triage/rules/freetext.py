@@ -70,7 +70,26 @@ def _clauses(tokens: Sequence[Token], breaks: set[int]) -> list[int]:
     return numbers
 
 
-def _negated(match: Match, cues: Sequence[Match], clause: Sequence[int], uncertain: set[int]) -> bool:
+class _Cues:
+    """The negation cues of a message, indexed by position so that each finding is checked in constant time."""
+
+    def __init__(self, cues: Sequence[Match]) -> None:
+        self.at: dict[int, list[Match]] = {}
+        for cue in cues:
+            for position in cue.positions:
+                self.at.setdefault(position, []).append(cue)
+        self.reach = max((cue.scope for cue in cues), default=0)
+
+    def near(self, match: Match) -> list[Match]:
+        """Return the cues on or within reach of ``match``'s words, each once."""
+        found: dict[int, Match] = {}
+        for position in range(match.first - self.reach, match.last + self.reach + 1):
+            for cue in self.at.get(position, ()):
+                found[id(cue)] = cue
+        return list(found.values())
+
+
+def _negated(match: Match, cues: _Cues, clause: Sequence[int], uncertain: set[int]) -> bool:
     """Return True when a cue unambiguously negates ``match`` (see the module docstring).
 
     A phrase that holds a negation itself ("can't breathe", "n'est toujours pas guéri") is never negated by
@@ -79,9 +98,10 @@ def _negated(match: Match, cues: Sequence[Match], clause: Sequence[int], uncerta
     """
     if any(clause[p] in uncertain for p in match.positions):
         return False
-    if any(cue.positions <= match.positions for cue in cues):
+    near = cues.near(match)
+    if any(cue.positions <= match.positions for cue in near):
         return False
-    for cue in cues:
+    for cue in near:
         if cue.positions & match.positions:
             continue
         if cue.role == "before":
@@ -97,6 +117,16 @@ def _negated(match: Match, cues: Sequence[Match], clause: Sequence[int], uncerta
     return False
 
 
+def _denied(match: Match, denials: dict[tuple[str, int], list[Match]]) -> bool:
+    """Return True when a denial of the same concept overlaps ``match`` and is not part of a longer reading of it
+    ("no se quitan al apretar" holds the denial "quitan ... apretar" and is not cancelled by it)."""
+    for position in range(match.first, match.last + 1):
+        for denial in denials.get((match.concept, position), ()):
+            if not denial.positions < match.positions:
+                return True
+    return False
+
+
 def _finding(text: str, tokens: Sequence[Token], match: Match) -> Finding:
     start, end = tokens[match.first].start, tokens[match.last].end
     return Finding(match.concept, start, end, text[start:end], match.language, match.value)
@@ -105,36 +135,35 @@ def _finding(text: str, tokens: Sequence[Token], match: Match) -> Finding:
 def _distinct(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """Return ``findings`` in text order without one that lies inside another of the same concept."""
     kept: list[Finding] = []
+    reach: dict[str, int] = {}  # per concept, the furthest end of a kept finding (they come in start order)
     for finding in sorted(findings, key=lambda f: (f.start, -f.end, f.concept, f.language)):
-        if not any(k.concept == finding.concept and k.start <= finding.start and finding.end <= k.end for k in kept):
+        if finding.end > reach.get(finding.concept, -1):
             kept.append(finding)
+            reach[finding.concept] = finding.end
     return tuple(kept)
 
 
-def extract(text: str, only: Sequence[str] | None = None) -> Extraction:
-    """Return the findings in ``text``, matched in every shipped language (or only those coded in ``only``).
+def extract(text: str, only: Sequence[str] | None = None, using: Sequence[Language] | None = None) -> Extraction:
+    """Return the findings in ``text``, matched in every shipped language (or only those coded in ``only``;
+    ``using`` replaces the shipped languages, e.g. with a language file under review).
 
     Never raises for any string; time grows linearly with its length.
     """
     tokens = tokenize(text)
-    chosen = [language for language in languages() if only is None or language.code in only]
+    chosen = [language for language in (using or languages()) if only is None or language.code in only]
     matches, breaks = raw_matches(chosen, tokens)
     clause = _clauses(tokens, breaks)
     pseudo = {p for m in matches if m.role == "pseudo" for p in m.positions}
-    cues = [m for m in matches if m.role in ("before", "after") and not m.positions & pseudo]
+    cues = _Cues([m for m in matches if m.role in ("before", "after") and not m.positions & pseudo])
     uncertain = {clause[p] for m in matches if m.role == "uncertain" for p in m.positions}
-    denials = [m for m in matches if m.role == "deny" and not _negated(m, cues, clause, uncertain)]
+    denials: dict[tuple[str, int], list[Match]] = {}
+    for denial in (m for m in matches if m.role == "deny" and not _negated(m, cues, clause, uncertain)):
+        for position in range(denial.first, denial.last + 1):
+            denials.setdefault((denial.concept, position), []).append(denial)
     kept: list[Finding] = []
     cancelled: list[Finding] = []
     for match in (m for m in matches if m.role == "term"):
-        denied = any(  # a denial inside a longer reading ("no se quitan al apretar") does not cancel it
-            d.concept == match.concept
-            and d.first <= match.last
-            and match.first <= d.last
-            and not d.positions < match.positions
-            for d in denials
-        )
-        target = cancelled if denied or _negated(match, cues, clause, uncertain) else kept
+        target = cancelled if _denied(match, denials) or _negated(match, cues, clause, uncertain) else kept
         target.append(_finding(text, tokens, match))
     concepts = {finding.concept for finding in kept}
     return Extraction(_distinct(kept), _distinct(f for f in cancelled if f.concept not in concepts))

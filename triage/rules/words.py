@@ -17,8 +17,9 @@ _MARKS = (
     "\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
 )
 _TOKEN = re.compile(rf"(?P<number>\d+(?:[.,]\d+)?)|(?P<word>(?:[^\W\d_]|[{_MARKS}])+)")
-_SENTENCE_END = re.compile(r"[.!?¿¡\n\r\u06d4\u0964]")  # includes the Arabic and Devanagari full stops
-_CLAUSE_END = re.compile(r"[,;:()\[\]\u060c]")
+# A full stop ends a sentence; an ellipsis ("lips... swollen") is a pause in a phone message, a clause break.
+_SENTENCE_END = re.compile(r"(?<!\.)\.(?!\.)|[!?¿¡\n\r\u06d4\u0964]")  # with the Arabic and Devanagari stops
+_CLAUSE_END = re.compile(r"[,;:()\[\]\u060c…]|\.\.")
 _DEGREE = re.compile(r"\s?[°º]")
 MAX_TOKEN_LENGTH = 40  # longer "words" (pasted junk) are never stemmed or fuzzed: no medical word is that long
 
