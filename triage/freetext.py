@@ -183,9 +183,8 @@ def render(report: Report, misses: int) -> str:
     for title, rows in (("misses", report.misses), ("benign messages raised", report.false_raises)):
         lines += ["", f"{title} ({len(rows)}):"]
         for example, found in rows[:misses]:
-            lines.append(
-                f"  [{example.language}] {example.text!r}\n      expected {sorted(example.expected)} found {sorted(found)}"
-            )
+            lines.append(f"  [{example.language}] {example.text!r}")
+            lines.append(f"      expected {sorted(example.expected)} found {sorted(found)}")
     return "\n".join(lines) + "\n"
 
 

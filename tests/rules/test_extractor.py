@@ -50,7 +50,11 @@ def test_negation_cancels_only_that_finding_and_only_when_unambiguous(
 
 def denied_outright(text: str) -> frozenset[str]:
     """Concepts a message states are absent without ever naming them as present ("they fade under a glass")."""
-    return frozenset({"non_blanching_rash"}) if "fade" in text and "non_blanching_rash" not in concepts(text) else frozenset()
+    return (
+        frozenset({"non_blanching_rash"})
+        if "fade" in text and "non_blanching_rash" not in concepts(text)
+        else frozenset()
+    )
 
 
 @pytest.mark.parametrize(

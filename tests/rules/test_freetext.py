@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from triage.rules import free_text_flags
-from triage.rules.freetext import extract, text_features
+from triage.rules.freetext import text_features
 from triage.rules.words import fold, tokenize
 
 

@@ -17,7 +17,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from triage.rules.languages import Language, Pattern
-from triage.rules.words import MAX_TOKEN_LENGTH, Token, tokenize
+from triage.rules.words import MAX_TOKEN_LENGTH, Token
 
 FEVER_FROM_CELSIUS = 38.0
 DIAMETER_FROM_MM = 7.0
@@ -249,7 +249,9 @@ def _diameter(language: Language, words: Sequence[_Word], at: int) -> Match | No
     if word.value is None or at + 1 >= len(words):
         return None
     unit = words[at + 1].form
-    millimetres = word.value if unit in language.millimetres else word.value * 10 if unit in language.centimetres else None
+    millimetres = (
+        word.value if unit in language.millimetres else word.value * 10 if unit in language.centimetres else None
+    )
     if millimetres is None or not DIAMETER_FROM_MM <= millimetres <= 500:
         return None
     covered = frozenset(range(word.base, words[at + 1].last + 1))

@@ -76,7 +76,7 @@ def facts_of(case: Case, extra_findings: Iterable[Finding] = (), *, read_words: 
         symptoms=case.symptoms | (said & frozenset(SYMPTOMS)),
         text_features=said & frozenset(FEATURES),
         risk_factors=answered | (said & frozenset(RISK_FACTORS)),
-        extents=frozenset({case.extent} - {None}) | (said & {"most_of_body"}),
+        extents=frozenset([case.extent] if case.extent is not None else []) | (said & {"most_of_body"}),
         word_age=min(ages, default=None),
         likelihoods=likelihoods,
         top_likelihood=top,

@@ -345,4 +345,6 @@ def shipped_languages(concepts: frozenset[str]) -> tuple[Language, ...]:
     """
     folder = resources.files("triage.rules") / "languages"
     files = sorted((entry for entry in folder.iterdir() if entry.name.endswith(".toml")), key=lambda e: e.name)
-    return tuple(load_language(entry.read_text(encoding="utf-8"), f"languages/{entry.name}", concepts) for entry in files)
+    return tuple(
+        load_language(entry.read_text(encoding="utf-8"), f"languages/{entry.name}", concepts) for entry in files
+    )

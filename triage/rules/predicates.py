@@ -275,6 +275,4 @@ def lesion_case(lesions: tuple[str, ...]) -> Condition:
 def skipped_any(*questions: str) -> Condition:
     """The patient skipped at least one of ``questions`` (answers.skipped)."""
     wanted = frozenset(_known(questions, SYMPTOMS, "symptom"))
-    return Condition(
-        f"question skipped: {_listing(questions, 'or')}", lambda f: not wanted.isdisjoint(f.case.skipped)
-    )
+    return Condition(f"question skipped: {_listing(questions, 'or')}", lambda f: not wanted.isdisjoint(f.case.skipped))

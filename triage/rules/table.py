@@ -53,7 +53,13 @@ _RED_FLAGS = "CLINICAL.md red flags"
 _LESIONS = "CLINICAL.md lesions: self-care needs evidence"
 
 BENIGN_LESIONS = ("melanocytic_nevus", "seborrheic_keratosis", "dermatofibroma", "vascular_lesion")
-MALIGNANT_LESIONS = ("melanoma", "squamous_cell_carcinoma", "basal_cell_carcinoma", "actinic_keratosis", "kaposi_sarcoma")
+MALIGNANT_LESIONS = (
+    "melanoma",
+    "squamous_cell_carcinoma",
+    "basal_cell_carcinoma",
+    "actinic_keratosis",
+    "kaposi_sarcoma",
+)
 LESION_CONDITIONS = BENIGN_LESIONS + MALIGNANT_LESIONS
 """CLINICAL.md's lesion conditions: the benign ones, and those that are or may become skin cancer."""
 CHANGE_OR_BLEEDING_QUESTIONS = ("changing_size", "changing_shape", "changing_colour", "bleeding")

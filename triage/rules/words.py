@@ -60,7 +60,9 @@ def tokenize(text: str) -> list[Token]:
             degree = bool(_DEGREE.match(text, match.end()))
             tokens.append(Token(raw, match.start(), match.end(), sentence, clause, value, degree))
         else:
-            tokens.append(Token(unicodedata.normalize("NFKC", raw).casefold(), match.start(), match.end(), sentence, clause))
+            tokens.append(
+                Token(unicodedata.normalize("NFKC", raw).casefold(), match.start(), match.end(), sentence, clause)
+            )
     return tokens
 
 
