@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from triage.rules import CONCEPTS, extract
 from triage.rules.freetext import languages
 from triage.rules.languages import LanguageError, load_language
+from triage.rules.words import tokenize
 
 
 def concepts(text: str) -> frozenset[str]:
@@ -269,3 +270,30 @@ def test_a_broken_language_file_is_refused_with_a_clear_message(source: str, wor
     with pytest.raises(LanguageError, match=words) as caught:
         load_language(source, "languages/xx.toml", CONCEPTS)
     assert "languages/xx.toml" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "absent"),
+    [
+        ("spots all over my arms", "most_of_body"),
+        ("new blood pressure pills", "bleeding"),
+        ("me salió una calentura en el labio", "fever"),
+        ("encore un bouton de fièvre", "fever"),
+        ("se puso azul oscuro casi negro", "oozing"),  # "puso": a stem of 3 letters must match whole ("pus")
+        ("HIV positive, rash on my back", "immunosuppressed"),  # not in CLINICAL.md's list (README: limits)
+    ],
+)
+def test_look_alikes_are_not_findings(text: str, absent: str) -> None:
+    assert absent not in concepts(text), extract(text)
+
+
+def test_tense_is_not_read_so_a_past_fever_counts() -> None:
+    assert "fever" in concepts("had a fever last month")
+
+
+def test_other_scripts_digits_and_stops() -> None:
+    assert tokenize("٣٨,٥")[0].value == 38.5
+    sentences = [token.sentence for token in tokenize("बुखार है। खून")]
+    assert sentences == [0, 0, 1]
+    clauses = [token.clause for token in tokenize("حمى، سعال")]
+    assert clauses == [0, 1]

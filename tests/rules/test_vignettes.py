@@ -958,3 +958,8 @@ def test_every_rule_is_named_as_expected_in_some_vignette() -> None:
     named = set().union(*(vignette.fires for vignette in VIGNETTES))
     assert {rule.id for rule in RULES} - named == set()
     assert named - {rule.id for rule in RULES} == set(), "a vignette names a rule that does not exist"
+
+
+def test_an_adult_age_in_the_words_never_switches_off_an_age_limited_rule() -> None:
+    decision = decide(case_json(text="I'm 34 and I have a fever", model=[("viral_exanthem", 0.8)]))
+    assert "red_flag.infant_fever" in fired(decision)

@@ -11,11 +11,25 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Letters of any script plus the combining marks of the common scripts (Python's \w leaves marks out).
-_MARKS = (
-    "\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed"
-    "\u0900-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-)
+
+def _mark_ranges() -> str:
+    """Return a regex class body for every combining mark (Unicode category M*) of the Basic Multilingual Plane.
+
+    Python's \\w leaves marks out, so Devanagari vowel signs would split words; listing the categories (not a
+    block) keeps signs such as the danda, a full stop, outside words.
+    """
+    ranges: list[tuple[int, int]] = []
+    for code in range(0x300, 0x10000):
+        if unicodedata.category(chr(code)).startswith("M"):
+            if ranges and ranges[-1][1] == code - 1:
+                ranges[-1] = (ranges[-1][0], code)
+            else:
+                ranges.append((code, code))
+    return "".join(f"\\u{low:04x}-\\u{high:04x}" for low, high in ranges)
+
+
+# Letters of any script plus combining marks (Python's \w leaves marks out).
+_MARKS = _mark_ranges()
 _TOKEN = re.compile(rf"(?P<number>\d+(?:[.,]\d+)?)|(?P<word>(?:[^\W\d_]|[{_MARKS}])+)")
 # A full stop ends a sentence; an ellipsis ("lips... swollen") is a pause in a phone message, a clause break.
 _SENTENCE_END = re.compile(r"(?<!\.)\.(?!\.)|[!?¿¡\n\r\u06d4\u0964]")  # with the Arabic and Devanagari stops
