@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from triage.rules import Decision, assess, parse_case
 
 Differential = list[tuple[str, float]]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_module(module: str, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """Run ``python -m MODULE ARGS`` from the repository root as a real process and return it, output decoded."""
+    completed = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        input=stdin,
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=False,
+    )
+    return subprocess.CompletedProcess(
+        completed.args, completed.returncode, completed.stdout.decode(), completed.stderr.decode()
+    )
 
 
 def case_json(

@@ -16,24 +16,12 @@ from hypothesis import strategies as st
 
 from triage.rules import RULES, RULESET_VERSION
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, run_module
 
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     """Run ``python -m triage ARGS`` from the repository root and return the finished process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    completed = subprocess.run(
-        [sys.executable, "-m", "triage", *args],
-        input=stdin,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        completed.args, completed.returncode, completed.stdout.decode(), completed.stderr.decode()
-    )
+    return run_module("triage", *args, stdin=stdin)
 
 
 def assert_rejected(result: subprocess.CompletedProcess[str], *words: str) -> None:
