@@ -133,7 +133,16 @@ def test_ages_in_words_and_numbers(text: str, years: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["it's been there 3 weeks", "desde hace 2 meses", "il y a 2 mois", "depuis 6 semaines", "it is 8 mm"]
+    "text",
+    [
+        "it's been there 3 weeks",
+        "desde hace 2 meses",
+        "il y a 2 mois",
+        "depuis 6 semaines",
+        "it is 8 mm",
+        "I'm a nurse and she is a teacher",
+        "he's a bit better",
+    ],
 )
 def test_durations_and_sizes_are_not_ages(text: str) -> None:
     assert extract(text).youngest_age is None

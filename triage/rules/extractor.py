@@ -260,7 +260,10 @@ def _diameter(language: Language, words: Sequence[_Word], at: int) -> Match | No
 
 def _ages(language: Language, words: Sequence[_Word], tokens: Sequence[Token], at: int) -> Iterable[Match]:
     """Yield an ``age`` match for every age pattern whose number sits at word ``at``."""
+    spelled_out = tokens[words[at].base].value is None  # "a", "six", "un": a number word
     for pattern in language.age_patterns:
+        if spelled_out and "U" not in pattern:  # "I'm a nurse" is no age; "a month old" is
+            continue
         consuming = [piece for piece in pattern if not piece.startswith("!")]
         start = at - consuming.index("N")
         if start < 0:
