@@ -298,6 +298,8 @@ def test_look_alikes_are_not_findings(text: str, absent: str) -> None:
 
 def test_tense_is_not_read_so_a_past_fever_counts() -> None:
     assert "fever" in concepts("had a fever last month")
+    assert "fever" in concepts("had fever yesterday, 37.5 today")  # a normal reading never cancels "fever"
+    assert "fever" not in concepts("temperature 37.5 today")
 
 
 def test_other_scripts_digits_and_stops() -> None:

@@ -237,10 +237,12 @@ def _temperature(language: Language, words: Sequence[_Word], tokens: Sequence[To
         value = (value - 32) * 5 / 9
     if not 33 <= value <= 44:
         return None
+    role = "term" if value >= FEVER_FROM_CELSIUS else "deny"
+    if role == "deny":  # a normal reading cancels a bare "temperature" beside it, never the word "fever"
+        cues = [j for j in cues if words[j].form in language.reading_words]
     first = min([at, *cues])
     last = max([at + half, *cues]) + (1 if unit and following else 0)
     covered = frozenset(range(words[first].base, words[min(last, len(words) - 1)].last + 1))
-    role = "term" if value >= FEVER_FROM_CELSIUS else "deny"
     return Match("fever", role, min(covered), max(covered), covered, language.code, value)
 
 

@@ -92,6 +92,7 @@ class Language:
     number_words: Mapping[str, float] = field(default_factory=dict)
     halves: tuple[tuple[str, ...], ...] = ()  # "y medio": the number before it plus a half
     temperature_cues: frozenset[str] = frozenset()
+    reading_words: frozenset[str] = frozenset()  # cues a normal reading cancels ("temp 37.2"); not "fever"
     celsius: frozenset[str] = frozenset()
     fahrenheit: frozenset[str] = frozenset()
     millimetres: frozenset[str] = frozenset()
@@ -307,6 +308,7 @@ def _compile_numbers(
     language.number_words = {language.normalise(key): float(value) for key, value in number_words.items()}
     language.halves = tuple(tuple(language.words_of(item)) for item in _strings(numbers, "half", where))
     language.temperature_cues = words(numbers, "temperature_cues")
+    language.reading_words = words(numbers, "reading_words")
     language.celsius = words(numbers, "celsius")
     language.fahrenheit = words(numbers, "fahrenheit")
     language.millimetres = words(numbers, "millimetres")
