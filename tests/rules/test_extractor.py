@@ -39,6 +39,9 @@ def negated(text: str) -> frozenset[str]:
         ("ça ne saigne plus", {"bleeding"}, set()),
         ("pas de fièvre mais des cloques dans la bouche", {"blisters", "mucosal_involvement"}, {"fever"}),
         ("je sais pas si c'est de la fièvre", {"fever"}, set()),
+        ("une fièvre pas trop forte", {"fever"}, set()),  # a mild fever is a fever
+        ("it's not very painful", {"pain"}, set()),
+        ("me sangra no sé por qué", {"bleeding"}, set()),
     ],
 )
 def test_negation_cancels_only_that_finding_and_only_when_unambiguous(
