@@ -40,6 +40,8 @@ def negated(text: str) -> frozenset[str]:
         ("pas de fièvre mais des cloques dans la bouche", {"blisters", "mucosal_involvement"}, {"fever"}),
         ("je sais pas si c'est de la fièvre", {"fever"}, set()),
         ("une fièvre pas trop forte", {"fever"}, set()),  # a mild fever is a fever
+        ("I can't sleep because it itches", {"itch"}, set()),  # "because" starts a new clause
+        ("nothing helps it keeps bleeding", {"bleeding"}, set()),
         ("it's not very painful", {"pain"}, set()),
         ("me sangra no sé por qué", {"bleeding"}, set()),
     ],
