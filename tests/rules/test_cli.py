@@ -16,24 +16,12 @@ from hypothesis import strategies as st
 
 from triage.rules import RULES, RULESET_VERSION
 
-ROOT = Path(__file__).resolve().parents[2]
+from .helpers import ROOT, run_module
 
 
 def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     """Run ``python -m triage ARGS`` from the repository root and return the finished process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    completed = subprocess.run(
-        [sys.executable, "-m", "triage", *args],
-        input=stdin,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    return subprocess.CompletedProcess(
-        completed.args, completed.returncode, completed.stdout.decode(), completed.stderr.decode()
-    )
+    return run_module("triage", *args, stdin=stdin)
 
 
 def assert_rejected(result: subprocess.CompletedProcess[str], *words: str) -> None:
@@ -126,6 +114,25 @@ def test_unknown_vocabulary_keys_and_fields_are_not_errors() -> None:
     assert "model.other_or_unknown_condition" in [reason["code"] for reason in decision["reasons"]]
 
 
+def test_a_reason_from_the_words_carries_the_words_as_evidence() -> None:
+    case = {
+        "patient": {"age_years": 34},
+        "text": "Hello. My 6 week old has had a temperature of 38.3 since this morning",
+        "model": {"differential": [{"condition": "viral_exanthem", "likelihood": 0.8}], "image_quality": "good"},
+    }
+    result = run("assess", stdin=json.dumps(case).encode())
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["tier"] == "urgent"
+    top = decision["reasons"][0]
+    assert top["code"] == "red_flag.infant_fever"
+    evidence = {item["concept"]: item for item in top["evidence"]}
+    assert evidence["age"]["text"] == "6 week old" and evidence["fever"]["text"] == "temperature of 38.3"
+    for item in top["evidence"]:
+        assert case["text"][item["start"] : item["end"]] == item["text"]
+    assert all("evidence" not in reason for reason in decision["reasons"][1:])
+
+
 def test_a_missing_file_exits_2(tmp_path: Path) -> None:
     assert_rejected(run("assess", str(tmp_path / "nowhere.json")), "nowhere.json")
 
@@ -142,6 +149,12 @@ WRONG_VALUES: list[tuple[str, dict[str, Any]]] = [
     *(("answers.duration_days", {"answers": {"duration_days": value}}) for value in ("2 weeks", True, -1, [3])),
     *(("model.image_quality", {"model": {"image_quality": value}}) for value in (1, True, ["good"])),
     *(("model.differential[0].likelihood", _likelihood_case(value)) for value in ("high", True, 1.01, -0.5, [0.4])),
+    *(("answers.skipped", {"answers": {"skipped": value}}) for value in ("bleeding", 3, {"bleeding": True}, [None])),
+    *(
+        ("model.lesion_discharge_validated", {"model": {"lesion_discharge_validated": value}})
+        for value in ("true", 1, [True], {"a": 1})
+    ),
+    *(("patient.skin_type", {"patient": {"skin_type": value}}) for value in (0, 7, 2.5, True, ["IV"], {"t": 4})),
 ]
 
 

@@ -18,9 +18,11 @@ from triage.rules import (
     TIERS,
     Case,
     Decision,
+    Finding,
     Reason,
     assess,
     assess_json,
+    parse_case,
 )
 from triage.rules.predicates import at_site, extent_is, has, has_any, model_lists, model_top, photo_is, reported
 from triage.rules.table import SEVEN_POINT_CHECKLIST
@@ -41,7 +43,7 @@ CLINICAL_MD = next(
 
 def test_the_public_interface_is_there() -> None:
     assert TIERS == ("emergency", "urgent", "soon", "routine", "self_care")
-    assert RULESET_VERSION == "2026.11.0"
+    assert RULESET_VERSION == "2026.12.0"
     for name in (
         "SYMPTOMS",
         "BODY_SITES",
@@ -174,7 +176,10 @@ def test_the_condition_vocabulary_matches_clinical_md() -> None:
     assert dict(rows) == CONDITION_TIERS
 
 
-def test_the_rules_package_imports_only_itself_and_the_standard_library() -> None:
+KEPT_LIBRARIES = {"snowballstemmer", "rapidfuzz"}  # the extractor's stemmer and typo tolerance (base dependencies)
+
+
+def test_the_rules_package_imports_only_itself_the_standard_library_and_the_kept_text_libraries() -> None:
     for path in RULES_DIR.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             names = (
@@ -186,7 +191,10 @@ def test_the_rules_package_imports_only_itself_and_the_standard_library() -> Non
             )
             for name in names:
                 top = name.split(".")[0]
-                assert name.startswith("triage.rules") or top in sys.stdlib_module_names, (path.name, name)
+                assert name.startswith("triage.rules") or top in sys.stdlib_module_names | KEPT_LIBRARIES, (
+                    path.name,
+                    name,
+                )
 
 
 @pytest.mark.parametrize(
@@ -205,3 +213,50 @@ def test_the_rules_package_imports_only_itself_and_the_standard_library() -> Non
 def test_a_typo_in_the_table_fails_at_once_instead_of_never_firing(build: Callable[[], object]) -> None:
     with pytest.raises(ValueError, match="not a"):
         build()
+
+
+def test_a_reason_the_words_made_fire_carries_them_as_evidence_and_others_do_not() -> None:
+    text = "I'm on chemo and now there's a band of blisters round my side, no fever"
+    decision = decide(case_json(age=60, text=text, model=[("herpes_zoster", 0.6)]))
+    by_code = {reason.code: reason for reason in decision.reasons}
+    evidence = by_code["modifier.immunosuppressed_infection"].evidence
+    assert [(f.concept, f.text) for f in evidence] == [("immunosuppressed", "chemo")]
+    assert by_code["model.default_tier.herpes_zoster"].evidence == ()  # the model alone made it fire
+    assert "evidence" not in by_code["model.default_tier.herpes_zoster"].to_dict()
+    assert by_code["modifier.immunosuppressed_infection"].to_dict()["evidence"] == [
+        {"concept": "immunosuppressed", "text": "chemo", "start": 7, "end": 12}
+    ]
+    assert "fever" not in {f.concept for f in decision.findings}, "'no fever' is negated"
+
+
+def test_an_answer_that_already_makes_a_rule_fire_gets_no_evidence() -> None:
+    decision = decide(case_json(age=60, immunosuppressed=True, text="on chemo", model=[("herpes_zoster", 0.6)]))
+    reason = next(r for r in decision.reasons if r.code == "modifier.immunosuppressed_infection")
+    assert reason.evidence == ()
+
+
+def test_the_decision_exposes_every_finding_with_its_span_for_highlighting() -> None:
+    text = "Fièvre à 39,5 et des taches qui ne s'effacent pas sous un verre"
+    decision = decide(case_json(age=20, text=text, model=[("viral_exanthem", 0.7)]))
+    concepts = {f.concept: f for f in decision.findings}
+    assert {"fever", "non_blanching_rash"} <= set(concepts)
+    for finding in decision.findings:
+        assert text[finding.start : finding.end] == finding.text
+    assert decision.tier == "emergency"
+
+
+def test_extra_findings_from_another_reader_can_only_add() -> None:
+    base = parse_case(case_json(age=30, text="a rash on my arm", model=[("contact_dermatitis", 0.9)]))
+    assert assess(base).tier == "self_care"
+    model_read = Finding("difficulty_breathing", 0, 6, "a rash", "en", source="model")
+    raised = assess(base, [model_read])
+    assert raised.tier == "emergency"
+    top = raised.reasons[0]
+    assert top.code == "red_flag.breathing_difficulty_with_rash" and top.evidence == (model_read,)
+    assert assess(base, [Finding("made_up_concept", 0, 1, "a", "en")]) == assess(base), "unknown concepts ignored"
+
+
+def test_assess_json_keeps_the_contract_shape_with_evidence() -> None:
+    result = assess_json(case_json(age=30, text="I can't breathe", model=[("urticaria", 0.9)]))
+    assert set(result) == {"tier", "forward_to_clinician", "reasons", "ruleset_version"}
+    assert result["reasons"][0]["evidence"][0]["text"] == "can't breathe"

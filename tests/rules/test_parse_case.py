@@ -160,3 +160,49 @@ def test_it_names_the_field_with_the_wrong_type_or_value(data: object, field: st
 
 def test_a_case_error_is_a_value_error() -> None:
     assert issubclass(CaseError, ValueError)
+
+
+def test_it_reads_the_2026_12_fields() -> None:
+    case = parse_case(
+        {
+            "patient": {"skin_type": "iv"},
+            "answers": {"skipped": ["Changing size", "bleeding", "favourite_food"]},
+            "model": {"lesion_discharge_validated": True},
+        }
+    )
+    assert case.skin_type == "IV"
+    assert case.skipped == {"changing_size", "bleeding", "favourite_food"}  # every question key is kept
+    assert case.lesion_discharge_validated is True
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, "I"), (6, "VI"), (3.0, "III"), ("VI", "VI"), ("type II", "II"), (" v ", "V"), ("VII", None), ("dark", None)],
+)
+def test_skin_type_is_a_fitzpatrick_type_or_not_given(value: object, expected: str | None) -> None:
+    assert parse_case({"patient": {"skin_type": value}}).skin_type == expected
+
+
+def test_the_new_fields_default_to_unknown_and_not_validated() -> None:
+    case = parse_case({"model": {"lesion_discharge_validated": None}})
+    assert case.lesion_discharge_validated is False and case.skipped == frozenset() and case.skin_type is None
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "words"),
+    [
+        ({"answers": {"skipped": "bleeding"}}, "answers.skipped", "expected a list of strings, got a string"),
+        ({"answers": {"skipped": ["bleeding", 2]}}, "answers.skipped", "non-string item"),
+        ({"model": {"lesion_discharge_validated": "yes"}}, "model.lesion_discharge_validated", "true or false"),
+        ({"model": {"lesion_discharge_validated": 1}}, "model.lesion_discharge_validated", "true or false"),
+        ({"patient": {"skin_type": 7}}, "patient.skin_type", "I to VI, or 1 to 6), got 7"),
+        ({"patient": {"skin_type": 2.5}}, "patient.skin_type", "got 2.5"),
+        ({"patient": {"skin_type": True}}, "patient.skin_type", "got a boolean"),
+        ({"patient": {"skin_type": ["IV"]}}, "patient.skin_type", "got a list"),
+    ],
+)
+def test_the_new_fields_name_themselves_when_wrong(data: object, field: str, words: str) -> None:
+    with pytest.raises(CaseError) as caught:
+        parse_case(data)
+    assert caught.value.field == field
+    assert words in str(caught.value) and "\n" not in str(caught.value)

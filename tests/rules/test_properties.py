@@ -9,8 +9,22 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from triage.rules import BODY_SITES, CONDITION_TIERS, EXTENTS, SYMPTOMS, TIERS, Case, CaseError, assess, parse_case
-from triage.rules.freetext import SYMPTOM_PHRASES, split
+from triage.rules import (
+    BODY_SITES,
+    CONCEPTS,
+    CONDITION_TIERS,
+    EXTENTS,
+    SYMPTOMS,
+    TIERS,
+    Case,
+    CaseError,
+    Decision,
+    Finding,
+    assess,
+    parse_case,
+)
+from triage.rules.case import SKIN_TYPES
+from triage.rules.freetext import languages
 from triage.rules.vocabulary import FORWARDED_TIERS, IMAGE_QUALITIES, is_dangerous
 
 from .helpers import fired
@@ -20,10 +34,10 @@ EXAMPLES = settings(max_examples=200, deadline=None)
 DANGEROUS = sorted(key for key in CONDITION_TIERS if is_dangerous(key))
 PHRASES = sorted(
     {
-        phrase.replace("*", "")
-        for by_language in SYMPTOM_PHRASES.values()
-        for phrases in by_language.values()
-        for phrase in split(phrases)
+        pattern.source.replace("*", "").replace(" + ", " ")
+        for language in languages()
+        for pattern in language.patterns
+        if pattern.role == "term" and "@" not in pattern.source
     }
 )
 WORDS = [*PHRASES, "ignore the rules", "mark this as self care", "mole", "scar", "heel", "cut", "lunar", "spots"]
@@ -51,12 +65,20 @@ def cases(likelihood: st.SearchStrategy[float] = likelihoods) -> st.SearchStrate
         differential=st.lists(st.tuples(conditions, likelihood), max_size=4).map(tuple),
         image_quality=st.none() | st.sampled_from([*IMAGE_QUALITIES, "blurry"]),
         model_present=st.booleans(),
+        skipped=st.frozensets(st.sampled_from(SYMPTOMS), max_size=3),
+        lesion_discharge_validated=st.booleans(),
+        skin_type=st.none() | st.sampled_from(SKIN_TYPES),
     )
 
 
 def rank(case: Case) -> int:
     """Return the decision's urgency: 0 = self_care ... 4 = emergency (higher is more urgent)."""
-    return len(TIERS) - 1 - TIERS.index(assess(case).tier)
+    return rank_of(assess(case))
+
+
+def rank_of(decision: Decision) -> int:
+    """Return the urgency of ``decision`` (0 = self_care ... 4 = emergency)."""
+    return len(TIERS) - 1 - TIERS.index(decision.tier)
 
 
 @EXAMPLES
@@ -82,11 +104,36 @@ def test_adding_a_symptom_never_lowers_the_tier(case: Case, symptom: str) -> Non
 
 
 @EXAMPLES
+@given(cases())
+def test_the_words_never_lower_the_tier_the_answers_give(case: Case) -> None:
+    without_words = dataclasses.replace(case, text="")
+    assert rank(case) >= rank(without_words)
+    assert fired(assess(case)) >= fired(assess(without_words))
+    assert assess(case).forward_to_clinician >= assess(without_words).forward_to_clinician
+
+
+@EXAMPLES
 @given(cases(), texts)
-def test_adding_text_never_lowers_the_tier(case: Case, extra: str) -> None:
-    more = dataclasses.replace(case, text=f"{case.text} {extra}")
+def test_adding_a_sentence_never_lowers_the_tier(case: Case, extra: str) -> None:
+    # Within a sentence a later word may negate an earlier one ("fever" ... "no fever" is not one of them:
+    # a stated finding always counts); a new sentence can never cancel what an earlier one said.
+    more = dataclasses.replace(case, text=f"{case.text}.\n{extra}")
     assert rank(more) >= rank(case)
     assert fired(assess(more)) >= fired(assess(case))
+
+
+@EXAMPLES
+@given(cases(), st.lists(st.tuples(st.sampled_from(sorted(CONCEPTS)), st.none() | st.floats(0, 120)), max_size=4))
+def test_extra_findings_only_ever_add(case: Case, extra: list[tuple[str, float | None]]) -> None:
+    findings = [Finding(concept, 0, 0, "", "model", value, "model") for concept, value in extra]
+    assert rank_of(assess(case, findings)) >= rank(case)
+    assert fired(assess(case, findings)) >= fired(assess(case))
+
+
+@EXAMPLES
+@given(cases(), st.none() | st.sampled_from(SKIN_TYPES))
+def test_skin_type_never_changes_the_decision(case: Case, skin_type: str | None) -> None:
+    assert assess(dataclasses.replace(case, skin_type=skin_type)) == assess(case)
 
 
 @EXAMPLES
@@ -125,11 +172,13 @@ contract_shaped = st.fixed_dictionaries(
     {},
     optional={
         "patient": st.dictionaries(
-            st.sampled_from(["age_years", "sex", "pregnant", "immunosuppressed", "diabetes"]), json_values
+            st.sampled_from(["age_years", "sex", "pregnant", "immunosuppressed", "diabetes", "skin_type"]), json_values
         ),
-        "answers": st.dictionaries(st.sampled_from(["duration_days", "body_sites", "extent", "symptoms"]), json_values),
+        "answers": st.dictionaries(
+            st.sampled_from(["duration_days", "body_sites", "extent", "symptoms", "skipped"]), json_values
+        ),
         "model": st.dictionaries(
-            st.sampled_from(["differential", "image_quality"]),
+            st.sampled_from(["differential", "image_quality", "lesion_discharge_validated"]),
             json_values
             | st.lists(st.dictionaries(st.sampled_from(["condition", "likelihood"]), json_values), max_size=3),
         ),

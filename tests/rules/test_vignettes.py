@@ -272,7 +272,7 @@ CHECKLIST_VIGNETTES = [
         model=[("melanocytic_nevus", 0.8)],
     ),
     v(
-        "a mole that grew, nothing else (2 points)",
+        "a mole that grew, nothing else (2 points), on a model validated for lesions",
         tier="self_care",
         forward=False,
         fires=f"{MD}melanocytic_nevus",
@@ -280,6 +280,7 @@ CHECKLIST_VIGNETTES = [
         age=44,
         symptoms=("changing_size",),
         model=[("melanocytic_nevus", 0.8)],
+        validated=True,
     ),
     v(
         "large inflamed oozing spot (three minor features, 3 points)",
@@ -537,22 +538,24 @@ MODEL_POLICY_VIGNETTES = [
         model=[("melanocytic_nevus", 0.8), ("melanoma", 0.2)],
     ),
     v(
-        "melanoma at 0.19 does not count",
+        "melanoma at 0.19 does not count (validated model)",
         tier="self_care",
         forward=False,
         fires=f"{MD}melanocytic_nevus",
         not_fires=f"{MD}melanoma",
         age=40,
         model=[("melanocytic_nevus", 0.81), ("melanoma", 0.19)],
+        validated=True,
     ),
     v(
-        "a non-dangerous second condition does not count",
+        "a non-dangerous second condition does not count (validated model)",
         tier="self_care",
         forward=False,
         fires=f"{MD}melanocytic_nevus",
         not_fires=f"{MD}psoriasis",
         age=40,
         model=[("melanocytic_nevus", 0.6), ("psoriasis", 0.4)],
+        validated=True,
     ),
     v(
         "a tie at the top: both count",
@@ -648,6 +651,203 @@ FREE_TEXT_VIGNETTES = [
     ),
 ]
 
+LESION_VIGNETTES = [
+    v(
+        "regular brown mole, confident model without an evaluation record: a clinician confirms",
+        tier="routine",
+        forward=True,
+        fires=f"lesion.benign_unvalidated_model {MD}melanocytic_nevus",
+        age=40,
+        model=[("melanocytic_nevus", 0.9)],
+    ),
+    v(
+        "stuck-on warty spot, model_discharge_validated false said outright",
+        tier="routine",
+        forward=True,
+        fires="lesion.benign_unvalidated_model",
+        age=70,
+        model=[("seborrheic_keratosis", 0.8)],
+        validated=False,
+    ),
+    v(
+        "regular brown mole on a model validated for lesions: self care",
+        tier="self_care",
+        forward=False,
+        fires=f"{MD}melanocytic_nevus",
+        not_fires="lesion.benign_unvalidated_model lesion.change_questions_skipped",
+        age=40,
+        model=[("melanocytic_nevus", 0.9)],
+        validated=True,
+    ),
+    v(
+        "validated model, but the mole's size question was skipped: unknown is not no",
+        tier="routine",
+        forward=True,
+        fires="lesion.change_questions_skipped",
+        not_fires="lesion.benign_unvalidated_model",
+        age=40,
+        model=[("melanocytic_nevus", 0.9)],
+        validated=True,
+        skipped=("changing_size",),
+    ),
+    v(
+        "the model calls it tinea, but the words say 'a mole on my back' and bleeding was skipped",
+        tier="routine",
+        forward=True,
+        fires="lesion.change_questions_skipped",
+        age=40,
+        text="a mole on my back",
+        model=[("tinea", 0.9)],
+        skipped=("bleeding",),
+    ),
+    v(
+        "melanoma listed at 0.25 makes it a lesion case; skipped colour question (soon anyway)",
+        tier="soon",
+        forward=True,
+        fires=f"lesion.change_questions_skipped {MD}melanoma",
+        age=40,
+        model=[("tinea", 0.7), ("melanoma", 0.25)],
+        skipped=("changing_colour",),
+    ),
+    v(
+        "a rash, not a lesion: skipped change questions do not block self care",
+        tier="self_care",
+        forward=False,
+        fires=f"{MD}tinea",
+        not_fires="lesion.change_questions_skipped",
+        age=40,
+        text="itchy ring on my arm",
+        model=[("tinea", 0.9)],
+        skipped=("changing_size", "bleeding"),
+    ),
+    v(
+        "a lesion case where only the itch question was skipped",
+        tier="self_care",
+        forward=False,
+        not_fires="lesion.change_questions_skipped",
+        age=40,
+        model=[("dermatofibroma", 0.9)],
+        validated=True,
+        skipped=("itch",),
+    ),
+    v(
+        "skin type VI changes nothing: the validated mole is still self care",
+        tier="self_care",
+        forward=False,
+        fires=f"{MD}melanocytic_nevus",
+        age=40,
+        model=[("melanocytic_nevus", 0.9)],
+        validated=True,
+        skin_type="VI",
+    ),
+]
+
+WORDS_VIGNETTES = [
+    v(
+        "'my 6 week old has a temperature of 38.3': the words' age beats the parent's age in the answers",
+        tier="urgent",
+        forward=True,
+        fires=f"{RF}infant_fever",
+        age=34,
+        text="my 6 week old has a temperature of 38.3",
+        model=[("viral_exanthem", 0.8)],
+    ),
+    v(
+        "Spanish: 'mi bebé de 2 meses tiene fiebre' with an adult age in the answers",
+        tier="urgent",
+        forward=True,
+        fires=f"{RF}infant_fever",
+        age=30,
+        text="mi bebé de 2 meses tiene fiebre",
+        model=[("viral_exanthem", 0.8)],
+    ),
+    v(
+        "'temperature 39,2 and little purple dots that stay when i press a glas'",
+        tier="emergency",
+        forward=True,
+        fires=f"{RF}fever_non_blanching_rash",
+        age=19,
+        text="temperature 39,2 and little purple dots that stay when i press a glas",
+        model=[("viral_exanthem", 0.7)],
+    ),
+    v(
+        "'temp 37.4' is not a fever",
+        tier="routine",
+        forward=False,
+        fires=f"{MD}viral_exanthem",
+        not_fires=f"{RF}infant_fever",
+        age=30,
+        text="temp 37.4 this morning",
+        model=[("viral_exanthem", 0.7)],
+    ),
+    v(
+        "'on tablets after my kidney transplant and now a band of blisters on my chest'",
+        tier="urgent",
+        forward=True,
+        fires="modifier.immunosuppressed_infection",
+        age=55,
+        immunosuppressed=False,
+        text="on tablets after my kidney transplant and now a band of blisters on my chest",
+        model=[("herpes_zoster", 0.3), ("contact_dermatitis", 0.6)],
+    ),
+    v(
+        "French: 'je suis enceinte' with chickenpox listed",
+        tier="urgent",
+        forward=True,
+        fires="modifier.pregnant_chickenpox_or_shingles",
+        age=28,
+        text="je suis enceinte de 5 mois",
+        model=[("chickenpox", 0.6)],
+    ),
+    v(
+        "Spanish: diabetic with a sore on the foot in the words only",
+        tier="urgent",
+        forward=True,
+        fires="modifier.diabetes_foot_wound",
+        age=60,
+        text="soy diabético y tengo una llaga en el talón",
+        model=[("insect_bite", 0.7)],
+    ),
+    v(
+        "'red from head to toe' is erythroderma even with a smaller extent answered",
+        tier="urgent",
+        forward=True,
+        fires=f"{RF}erythroderma",
+        age=50,
+        extent="large_area",
+        text="red from head to toe",
+        model=[("psoriasis", 0.7)],
+    ),
+    v(
+        "'no fever but my lips are swelling and I can't breathe': the lips and breathing count, not the fever",
+        tier="emergency",
+        forward=True,
+        fires=f"{RF}angioedema_breathing",
+        not_fires=f"{RF}infant_fever",
+        age=30,
+        text="no fever but my lips are swelling and I can't breathe",
+        model=[("urticaria", 0.8)],
+    ),
+    v(
+        "'fever blister on my lip' is a cold sore, not a fever",
+        tier="self_care",
+        forward=False,
+        fires=f"{MD}herpes_simplex",
+        not_fires=f"{RF}infant_fever",
+        text="fever blister on my lip again",
+        model=[("herpes_simplex", 0.9)],
+    ),
+    v(
+        "negation never cancels an answer: 'no fever' in the words, fever ticked in the questionnaire",
+        tier="urgent",
+        forward=True,
+        fires=f"{RF}infant_fever",
+        symptoms=("fever",),
+        text="no fever",
+        model=[("viral_exanthem", 0.8)],
+    ),
+]
+
 _STORIES = {
     "stevens_johnson_syndrome_ten": "dusky target spots after a new antibiotic",
     "necrotizing_fasciitis": "dusky swollen thigh after a minor cut",
@@ -715,6 +915,7 @@ def _condition_vignette(key: str) -> Vignette:
         fires=f"{MD}{key}",
         age=45,
         model=model,
+        validated=True,  # the default tier itself; LESION_VIGNETTES cover a model without an evaluation record
     )
 
 
@@ -726,6 +927,8 @@ VIGNETTES = (
     + MODIFIER_VIGNETTES
     + MODEL_POLICY_VIGNETTES
     + FREE_TEXT_VIGNETTES
+    + LESION_VIGNETTES
+    + WORDS_VIGNETTES
     + CONDITION_VIGNETTES
 )
 
@@ -755,3 +958,8 @@ def test_every_rule_is_named_as_expected_in_some_vignette() -> None:
     named = set().union(*(vignette.fires for vignette in VIGNETTES))
     assert {rule.id for rule in RULES} - named == set()
     assert named - {rule.id for rule in RULES} == set(), "a vignette names a rule that does not exist"
+
+
+def test_an_adult_age_in_the_words_never_switches_off_an_age_limited_rule() -> None:
+    decision = decide(case_json(text="I'm 34 and I have a fever", model=[("viral_exanthem", 0.8)]))
+    assert "red_flag.infant_fever" in fired(decision)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from triage.rules.case import Case
 from triage.rules.engine import assess
-from triage.rules.freetext import SYMPTOM_PHRASES, split
+from triage.rules.freetext import languages
 from triage.rules.vocabulary import BODY_SITES, CONDITION_TIERS, EXTENTS, IMAGE_QUALITIES, SYMPTOMS
 
 _CHATTER = (
@@ -31,12 +31,12 @@ _CHATTER = (
 def generate_cases(count: int, seed: int = 2026) -> list[Case]:
     """Return ``count`` varied cases: answers only, with a model, with the patient's words, or with all three."""
     rng = random.Random(seed)
-    phrases = [
-        phrase.replace("*", "")
-        for by_language in SYMPTOM_PHRASES.values()
-        for text in by_language.values()
-        for phrase in split(text)
-    ]
+    phrases = sorted(
+        " ".join(word for word in pattern.source.replace("*", "").replace(" + ", " ").split() if word[0] != "@")
+        for language in languages()
+        for pattern in language.patterns
+        if pattern.role == "term" and "@" not in pattern.source
+    )
     conditions = [*CONDITION_TIERS, "granuloma_annulare"]
     cases = []
     for _ in range(count):

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from triage.rules.vocabulary import BODY_SITES, EXTENTS, IMAGE_QUALITIES, SYMPTOMS, canonical_key
 
 _MAX_AGE_YEARS = 150
+SKIN_TYPES = ("I", "II", "III", "IV", "V", "VI")
+"""Fitzpatrick skin types, as parse_case records them."""
 
 
 class CaseError(ValueError):
@@ -27,7 +29,10 @@ class Case:
     ``symptoms`` and ``body_sites`` hold the questionnaire's keys; ``text`` is the patient's own words;
     ``differential`` is the model's (condition, likelihood) list as sent, in the model's order;
     ``model_present`` records whether the case had a model block at all (the rules read the differential:
-    a model block without conditions is no model output).
+    a model block without conditions is no model output). ``skipped`` holds the keys of the questions the
+    patient skipped (a symptom absent from ``symptoms`` means "no" only when its question is not there);
+    ``lesion_discharge_validated`` says the running model may let a benign lesion end in self_care;
+    ``skin_type`` (Fitzpatrick I-VI) is recorded for monitoring and never read by a rule.
     """
 
     age_years: float | None = None
@@ -43,6 +48,9 @@ class Case:
     differential: tuple[tuple[str, float], ...] = ()
     image_quality: str | None = None
     model_present: bool = False
+    skipped: frozenset[str] = frozenset()
+    lesion_discharge_validated: bool = False
+    skin_type: str | None = None
 
     @property
     def has_model_output(self) -> bool:
@@ -76,6 +84,10 @@ def parse_case(data: object) -> Case:
         differential=_differential(model.get("differential"), "model.differential"),
         image_quality=_choice(model.get("image_quality"), "model.image_quality", IMAGE_QUALITIES),
         model_present=model_value is not None,
+        skipped=_keys(answers.get("skipped"), "answers.skipped", None),
+        lesion_discharge_validated=_boolean(model.get("lesion_discharge_validated"), "model.lesion_discharge_validated")
+        is True,
+        skin_type=_skin_type(patient.get("skin_type"), "patient.skin_type"),
     )
 
 
@@ -145,13 +157,32 @@ def _choice(value: object, field: str, vocabulary: tuple[str, ...]) -> str | Non
     return key if key in vocabulary else None
 
 
-def _keys(value: object, field: str, vocabulary: tuple[str, ...]) -> frozenset[str]:
+def _keys(value: object, field: str, vocabulary: tuple[str, ...] | None) -> frozenset[str]:
+    """Return the canonical keys in the list ``value``: those of ``vocabulary`` only, or all when it is None."""
     if value is None:
         return frozenset()
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         got = _kind(value) if not isinstance(value, list) else "a list with a non-string item"
         raise CaseError(field, f"expected a list of strings, got {got}")
-    return frozenset(key for key in map(canonical_key, value) if key in vocabulary)
+    return frozenset(key for key in map(canonical_key, value) if vocabulary is None or key in vocabulary)
+
+
+def _skin_type(value: object, field: str) -> str | None:
+    """Return the Fitzpatrick type as a Roman numeral: from "I".."VI" (any case, "type IV" too) or 1..6.
+
+    A string outside the scale counts as not given (like an unknown extent); a number outside 1..6 or another
+    type is an error.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        key = value.strip().upper().removeprefix("TYPE").strip()
+        return key if key in SKIN_TYPES else None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CaseError(field, f"expected a Fitzpatrick type (I to VI, or 1 to 6), got {_kind(value)}")
+    if value not in range(1, 7):
+        raise CaseError(field, f"expected a Fitzpatrick type (I to VI, or 1 to 6), got {_shown(value)}")
+    return SKIN_TYPES[int(value) - 1]
 
 
 def _differential(value: object, field: str) -> tuple[tuple[str, float], ...]:

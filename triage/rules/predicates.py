@@ -5,8 +5,12 @@ rules documentation shows, so the documentation is generated from the very objec
 combine with ``&`` (and) and ``|`` (or).
 
 Unknowns: a symptom counts only when the patient reported it (in the questionnaire or in their words); a
-risk factor (pregnant, immunosuppressed, diabetes) counts only when answered yes; an unknown age never rules
-out an age-limited red flag.
+risk factor (pregnant, immunosuppressed, diabetes) counts only when answered yes or stated in the words; an
+unknown age never rules out an age-limited red flag, and an age in the words that is younger than the
+questionnaire's makes it apply.
+
+Each Condition also knows which concepts of the patient's words it ``reads``, so that a rule the words made
+fire can show the words as evidence.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from triage.rules.facts import Facts
+from triage.rules.facts import RISK_FACTORS, Facts
 from triage.rules.vocabulary import (
     BODY_SITES,
     CONDITION_TIERS,
@@ -35,6 +39,7 @@ class Condition:
     text: str
     test: Test
     joined_by: str = ""  # "and" / "or" for a compound condition, so that mixed ones get brackets
+    reads: frozenset[str] = frozenset()  # concepts of the patient's words the test looks at
 
     def __call__(self, facts: Facts) -> bool:
         """Return True when the condition holds for ``facts``."""
@@ -48,17 +53,15 @@ class Condition:
 
     def described_as(self, text: str) -> Condition:
         """Return the same test with a clearer text."""
-        return Condition(text, self.test)
+        return Condition(text, self.test, reads=self.reads)
 
 
 def _join(word: str, left: Condition, right: Condition) -> Condition:
     parts = [part.text if part.joined_by in ("", word) else f"({part.text})" for part in (left, right)]
+    reads = left.reads | right.reads
     if word == "and":
-        return Condition(f"{parts[0]} and {parts[1]}", lambda f: left.test(f) and right.test(f), "and")
-    return Condition(f"{parts[0]} or {parts[1]}", lambda f: left.test(f) or right.test(f), "or")
-
-
-RISK_FACTORS = ("pregnant", "immunosuppressed", "diabetes")
+        return Condition(f"{parts[0]} and {parts[1]}", lambda f: left.test(f) and right.test(f), "and", reads)
+    return Condition(f"{parts[0]} or {parts[1]}", lambda f: left.test(f) or right.test(f), "or", reads)
 
 
 def _known(keys: tuple[str, ...], vocabulary: Collection[str], what: str) -> tuple[str, ...]:
@@ -76,14 +79,19 @@ def _listing(items: tuple[str, ...], word: str) -> str:
 def has(*symptoms: str) -> Condition:
     """Every one of ``symptoms`` was reported (questionnaire or free text)."""
     wanted = frozenset(_known(symptoms, SYMPTOMS, "symptom"))
-    return Condition(_listing(symptoms, "and"), lambda f: wanted <= f.symptoms, "and" if len(symptoms) > 1 else "")
+    return Condition(
+        _listing(symptoms, "and"), lambda f: wanted <= f.symptoms, "and" if len(symptoms) > 1 else "", wanted
+    )
 
 
 def has_any(*symptoms: str) -> Condition:
     """At least one of ``symptoms`` was reported."""
     wanted = frozenset(_known(symptoms, SYMPTOMS, "symptom"))
     return Condition(
-        _listing(symptoms, "or"), lambda f: not wanted.isdisjoint(f.symptoms), "or" if len(symptoms) > 1 else ""
+        _listing(symptoms, "or"),
+        lambda f: not wanted.isdisjoint(f.symptoms),
+        "or" if len(symptoms) > 1 else "",
+        wanted,
     )
 
 
@@ -94,30 +102,42 @@ def at_site(site: str) -> Condition:
 
 
 def extent_is(*extents: str, or_unknown: bool = False, meaning: str = "") -> Condition:
-    """The extent is one of ``extents`` (or, with ``or_unknown``, was not given); ``meaning`` names the group."""
+    """The extent is one of ``extents`` (or, with ``or_unknown``, was not given); ``meaning`` names the group.
+
+    The words can add ``most_of_body`` ("all over", "de pies a cabeza"), never another extent.
+    """
     wanted = frozenset(_known(extents, EXTENTS, "extent"))
     listed = _listing(extents, "or") + (", or not given" if or_unknown else "")
-    text = f"{meaning} (extent {listed})" if meaning else f"extent {listed}"
+    words = " (answered, or most_of_body in the patient's words)" if "most_of_body" in wanted else ""
+    text = f"{meaning} (extent {listed}{words})" if meaning else f"extent {listed}{words}"
 
     def test(f: Facts) -> bool:
-        return f.case.extent in wanted or (or_unknown and f.case.extent not in EXTENTS)
+        return not wanted.isdisjoint(f.extents) or (or_unknown and f.case.extent not in EXTENTS)
 
-    return Condition(text, test)
+    return Condition(text, test, reads=wanted & {"most_of_body"})
 
 
 def age_under(years: float, meaning: str) -> Condition:
-    """The patient is younger than ``years``; an unknown age counts (a child cannot be ruled out)."""
+    """The patient is younger than ``years``; an unknown age counts (a child cannot be ruled out), and so does a
+    younger age in the patient's words ("my 6 week old"): the words can only add."""
 
     def test(f: Facts) -> bool:
+        if f.word_age is not None and f.word_age < years:
+            return True
         return f.case.age_years is None or f.case.age_years < years
 
-    return Condition(f"{meaning} (age under {years:g} years, or age not given)", test)
+    text = f"{meaning} (age under {years:g} years in the answers or the patient's words, or age not given)"
+    return Condition(text, test, reads=frozenset({"age"}))
 
 
 def reported(risk_factor: str) -> Condition:
-    """The patient answered yes to ``risk_factor`` (pregnant, immunosuppressed or diabetes)."""
+    """The patient answered yes to ``risk_factor`` (pregnant, immunosuppressed or diabetes), or their words say so."""
     _known((risk_factor,), RISK_FACTORS, "risk factor")
-    return Condition(f"{risk_factor}: yes", lambda f: getattr(f.case, risk_factor) is True)
+    return Condition(
+        f"{risk_factor}: yes (answered, or in the patient's words)",
+        lambda f: risk_factor in f.risk_factors,
+        reads=frozenset({risk_factor}),
+    )
 
 
 def model_lists(*conditions: str, at_least: float = DANGEROUS_LIKELIHOOD) -> Condition:
@@ -172,6 +192,7 @@ def photo_quality_not_given() -> Condition:
 
 TEXT_FEATURE_MEANINGS: dict[str, str] = {
     "mole": "a mole",
+    "lesion": "a spot, mole or growth",
     "acne_scarring_or_nodular": "scarring, nodules or cysts",
     "foot": "the foot",
     "wound": "a wound, ulcer or sore",
@@ -179,9 +200,11 @@ TEXT_FEATURE_MEANINGS: dict[str, str] = {
 
 
 def text_mentions(feature: str) -> Condition:
-    """The patient's words mention ``feature`` (a key of freetext.FEATURE_PHRASES)."""
+    """The patient's words mention ``feature`` (one of freetext.FEATURES)."""
     return Condition(
-        f"the patient's words mention {TEXT_FEATURE_MEANINGS[feature]}", lambda f: feature in f.text_features
+        f"the patient's words mention {TEXT_FEATURE_MEANINGS[feature]}",
+        lambda f: feature in f.text_features,
+        reads=frozenset({feature}),
     )
 
 
@@ -212,4 +235,44 @@ def checklist_at_least(
         for weight in sorted(set(weights.values()), reverse=True)
     )
     text = f"{name} score >= {threshold} ({points}; itch counts as {itch_in_a_mole_counts_as} when the spot is a mole)"
-    return Condition(text, lambda f: checklist_score(f, weights, itch_in_a_mole_counts_as) >= threshold)
+    return Condition(
+        text,
+        lambda f: checklist_score(f, weights, itch_in_a_mole_counts_as) >= threshold,
+        reads=frozenset(weights) | {"itch", "mole"},
+    )
+
+
+def model_top_is_one_of(conditions: tuple[str, ...], meaning: str) -> Condition:
+    """The model's top condition (any likelihood; ties count) is one of ``conditions``."""
+    _known(conditions, CONDITION_TIERS, "condition")
+    wanted = frozenset(conditions)
+    return Condition(
+        f"model's top condition is {meaning} ({', '.join(conditions)})",
+        lambda f: not wanted.isdisjoint(f.top_conditions),
+    )
+
+
+def discharge_not_validated() -> Condition:
+    """The running model has no evaluation record allowing a benign lesion to end in self_care."""
+    return Condition("model.lesion_discharge_validated is not true", lambda f: not f.case.lesion_discharge_validated)
+
+
+def lesion_case(lesions: tuple[str, ...]) -> Condition:
+    """A spot, mole or growth: the model lists one of ``lesions`` at 0.2 or more, or the words mention one."""
+    _known(lesions, CONDITION_TIERS, "condition")
+
+    def test(f: Facts) -> bool:
+        listed = any(f.likelihoods.get(c, -1.0) >= DANGEROUS_LIKELIHOOD for c in lesions)
+        return listed or not f.text_features.isdisjoint({"lesion", "mole"})
+
+    text = (
+        f"a lesion case (model lists a lesion condition at likelihood >= {DANGEROUS_LIKELIHOOD:g}, or the "
+        "patient's words mention a spot, mole or growth)"
+    )
+    return Condition(text, test, reads=frozenset({"lesion", "mole"}))
+
+
+def skipped_any(*questions: str) -> Condition:
+    """The patient skipped at least one of ``questions`` (answers.skipped)."""
+    wanted = frozenset(_known(questions, SYMPTOMS, "symptom"))
+    return Condition(f"question skipped: {_listing(questions, 'or')}", lambda f: not wanted.isdisjoint(f.case.skipped))

@@ -5,12 +5,12 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
-from triage.rules.freetext import FEATURE_PHRASES, SYMPTOM_PHRASES, Phrases, split
+from triage.rules.freetext import FEATURES, MODIFIERS, languages
 from triage.rules.predicates import TEXT_FEATURE_MEANINGS
 from triage.rules.table import RULES, RULESET_VERSION, Rule
-from triage.rules.vocabulary import FORWARDED_TIERS
+from triage.rules.vocabulary import FORWARDED_TIERS, SYMPTOMS
 
-_LANGUAGES = (("en", "English"), ("es", "Spanish"), ("fr", "French"))
+_EXAMPLES = 4  # phrases shown per concept and language; the language files hold them all
 _HEADER = ("rule", "tier", "forwarded", "when", "reason", "source")
 _WRAP = (None, None, None, 46, 46, 24)  # column widths for the text table (None: never wrapped)
 
@@ -23,10 +23,19 @@ def _row(rule: Rule) -> tuple[str, ...]:
     return (rule.id, rule.tier, _forwarded(rule), rule.when.text, rule.reason, rule.source)
 
 
-def _phrase_rows() -> list[tuple[str, Phrases]]:
-    rows: list[tuple[str, Phrases]] = [(key, phrases) for key, phrases in SYMPTOM_PHRASES.items()]
-    rows += [(f"{key} ({TEXT_FEATURE_MEANINGS[key]})", phrases) for key, phrases in FEATURE_PHRASES.items()]
-    return rows
+def _phrase_rows() -> tuple[list[str], list[tuple[str, list[list[str]]]]]:
+    """Return the language codes, and per concept its first phrases in each language (with the count)."""
+    shipped = languages()
+    rows = []
+    for concept in (*SYMPTOMS, *MODIFIERS, *FEATURES):
+        meaning = f"{concept} ({TEXT_FEATURE_MEANINGS[concept]})" if concept in TEXT_FEATURE_MEANINGS else concept
+        cells = []
+        for language in shipped:
+            phrases = [p.source for p in language.patterns if p.concept == concept and p.role in ("term", "newborn")]
+            shown = phrases[:_EXAMPLES] + ([f"... {len(phrases)} in all"] if len(phrases) > _EXAMPLES else [])
+            cells.append(shown)
+        rows.append((meaning, cells))
+    return [language.code for language in shipped], rows
 
 
 def _aligned(header: Sequence[str], rows: Sequence[Sequence[str]], wrap: Sequence[int | None]) -> list[str]:
@@ -55,17 +64,14 @@ def render_text(rules: Sequence[Rule] = RULES) -> str:
         "",
     ]
     lines += _aligned(_HEADER, [_row(rule) for rule in rules], _WRAP)
+    codes, rows = _phrase_rows()
     lines += [
         "",
-        "Words recognised in the patient's messages (case, accents and punctuation ignored; "
-        "word* = any word starting so):",
+        "What the words are read for, with a few phrases per language (all of them: triage/rules/languages/):",
         "",
     ]
-    phrase_rows = [
-        (meaning, *(", ".join(split(phrases.get(code, ""))) for code, _ in _LANGUAGES))
-        for meaning, phrases in _phrase_rows()
-    ]
-    lines += _aligned(("meaning", *(name for _, name in _LANGUAGES)), phrase_rows, (None, 40, 40, 40))
+    phrase_rows = [(meaning, *("; ".join(cell) for cell in cells)) for meaning, cells in rows]
+    lines += _aligned(("concept", *codes), phrase_rows, (None, *([40] * len(codes))))
     return "\n".join(lines) + "\n"
 
 
@@ -88,15 +94,17 @@ def render_markdown(rules: Sequence[Rule] = RULES) -> str:
     for rule in rules:
         rule_id, tier, forwarded, when, reason, source = _row(rule)
         lines.append(f"| {_code(rule_id)} | {tier} | {forwarded} | {_cell(when)} | {_cell(reason)} | {_cell(source)} |")
+    codes, rows = _phrase_rows()
     lines += [
         "",
-        "Words recognised in the patient's messages (case, accents and punctuation are ignored; "
-        "`word*` matches any word starting with `word`):",
+        "What the patient's words are read for, with the first phrases of each language file "
+        "(`triage/rules/languages/<code>.toml` holds them all; `@name` is a word group of the file, `word*` a "
+        "prefix, `a + b` words near each other in any order):",
         "",
-        "| meaning | " + " | ".join(name for _, name in _LANGUAGES) + " |",
-        "|" + "---|" * 4,
+        "| concept | " + " | ".join(codes) + " |",
+        "|" + "---|" * (len(codes) + 1),
     ]
-    for meaning, phrases in _phrase_rows():
-        columns = [", ".join(_code(phrase) for phrase in split(phrases.get(code, ""))) for code, _ in _LANGUAGES]
+    for meaning, cells in rows:
+        columns = [", ".join(_code(phrase) for phrase in cell) for cell in cells]
         lines.append(f"| {_cell(meaning)} | " + " | ".join(columns) + " |")
     return "\n".join(lines) + "\n"

@@ -14,21 +14,25 @@ from triage.rules.predicates import (
     age_under,
     at_site,
     checklist_at_least,
+    discharge_not_validated,
     extent_is,
     has,
     has_any,
+    lesion_case,
     model_lists,
     model_top,
+    model_top_is_one_of,
     model_uncertain,
     no_model_output,
     photo_is,
     photo_quality_not_given,
     reported,
+    skipped_any,
     text_mentions,
 )
 from triage.rules.vocabulary import CONDITIONS, OTHER, ConditionInfo, is_dangerous
 
-RULESET_VERSION = "2026.11.0"
+RULESET_VERSION = "2026.12.0"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,19 @@ class Rule:
 _POLICY = "CLINICAL.md model output policy"
 _MODIFIERS = "CLINICAL.md patient modifiers"
 _RED_FLAGS = "CLINICAL.md red flags"
+_LESIONS = "CLINICAL.md lesions: self-care needs evidence"
+
+BENIGN_LESIONS = ("melanocytic_nevus", "seborrheic_keratosis", "dermatofibroma", "vascular_lesion")
+MALIGNANT_LESIONS = (
+    "melanoma",
+    "squamous_cell_carcinoma",
+    "basal_cell_carcinoma",
+    "actinic_keratosis",
+    "kaposi_sarcoma",
+)
+LESION_CONDITIONS = BENIGN_LESIONS + MALIGNANT_LESIONS
+"""CLINICAL.md's lesion conditions: the benign ones, and those that are or may become skin cancer."""
+CHANGE_OR_BLEEDING_QUESTIONS = ("changing_size", "changing_shape", "changing_colour", "bleeding")
 
 SEVEN_POINT_CHECKLIST: dict[str, int] = {
     "changing_size": 2,
@@ -215,6 +232,27 @@ PATIENT_MODIFIERS: tuple[Rule, ...] = (
     ),
 )
 
+LESION_POLICY: tuple[Rule, ...] = (
+    Rule(
+        id="lesion.benign_unvalidated_model",
+        when=model_top_is_one_of(BENIGN_LESIONS, "a benign lesion") & discharge_not_validated(),
+        tier="routine",
+        reason="The image assessment suggests a benign lesion, but the running model has no evaluation record "
+        "that allows self-care for lesions, so a clinician will confirm",
+        source=_LESIONS,
+        forward=True,
+    ),
+    Rule(
+        id="lesion.change_questions_skipped",
+        when=lesion_case(LESION_CONDITIONS) & skipped_any(*CHANGE_OR_BLEEDING_QUESTIONS),
+        tier="routine",
+        reason="A spot, mole or growth whose questions about change or bleeding were skipped (unknown is not "
+        "no), so a clinician will look",
+        source=_LESIONS,
+        forward=True,
+    ),
+)
+
 MODEL_POLICY: tuple[Rule, ...] = (
     Rule(
         id="model.missing",
@@ -299,5 +337,5 @@ MODEL_DEFAULT_TIERS: tuple[Rule, ...] = tuple(_default_tier_rule(info) for info 
 in the differential; the others only as the top condition at likelihood 0.5 or more. ``other`` and unknown
 keys are handled by ``model.other_or_unknown_condition``."""
 
-RULES: tuple[Rule, ...] = RED_FLAGS + PATIENT_MODIFIERS + MODEL_POLICY + MODEL_DEFAULT_TIERS
+RULES: tuple[Rule, ...] = RED_FLAGS + PATIENT_MODIFIERS + LESION_POLICY + MODEL_POLICY + MODEL_DEFAULT_TIERS
 """Every rule, in the order reasons of the same tier are listed."""
