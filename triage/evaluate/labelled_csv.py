@@ -73,9 +73,10 @@ def _answers(row: dict[str, str], skin_type: int | None, where: str) -> dict[str
         if not isinstance(decoded, dict):
             raise BadInput(f"{where}: answers: expected a JSON object with patient and answers")
         data = decoded
-    patient = dict(data.get("patient") or {}) if isinstance(data.get("patient"), dict) else data.get("patient")
-    stored: dict[str, Any] = {"patient": patient, "answers": data.get("answers")}
-    if isinstance(patient, dict):
+    patient = data.get("patient")
+    patient = {} if patient is None else patient
+    if isinstance(patient, dict):  # otherwise parse_case below names the wrong type
+        patient = dict(patient)
         age = _age(row.get("age") or "", where)
         if age is not None:
             patient["age_years"] = age
@@ -83,11 +84,13 @@ def _answers(row: dict[str, str], skin_type: int | None, where: str) -> dict[str
             patient["sex"] = row["sex"].strip().lower()[:20]
         if skin_type is not None:
             patient["skin_type"] = skin_type
+    answers = data.get("answers")
+    stored: dict[str, Any] = {"patient": patient, "answers": {} if answers is None else answers}
     try:
         parse_case(stored)  # the triage contract's own checks: wrong types are this row's error, not a crash later
     except CaseError as error:
         raise BadInput(f"{where}: answers: {error}") from None
-    return {key: value if value is not None else {} for key, value in stored.items()}
+    return stored
 
 
 def _age(text: str, where: str) -> float | None:
