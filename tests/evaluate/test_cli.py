@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.evaluate.helpers import CASES, evaluate, read_rows, run_process, write_dataset, write_simulation
+from tests.evaluate.helpers import CASES, ROOT, evaluate, read_rows, run_process, write_dataset, write_simulation
 from triage.evaluate import evidence_from_metrics, lesion_discharge_verdict
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "triage" / "evaluate" / "examples"
@@ -284,3 +286,17 @@ def test_a_csv_without_splits_needs_split_all(tmp_path: Path, capsys: pytest.Cap
     assert evaluate("--csv", str(path), "--no-model", "--out", str(tmp_path / "o")) == 0  # default: all
     assert evaluate("--csv", str(path), "--no-model", "--split", "dev", "--out", str(tmp_path / "p")) == 2
     assert "these cases have no split; use --split all" in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_gets_no_traceback_and_the_report_is_complete(labels: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "triage.evaluate", "--csv", str(labels), "--no-model", "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # like `| head -0`: the summary has nowhere to go
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in err
+    assert (out / "report.html").exists()

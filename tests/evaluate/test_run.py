@@ -3,15 +3,20 @@ file's round trip."""
 
 from __future__ import annotations
 
+import io
+import json
 import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from tests.evaluate.helpers import result
+from tests.evaluate.helpers import evaluate, read_rows, result, write_dataset
 from tests.processes import free_port
 from triage.evaluate.answers import ModelAnswer, ServerModel, rules_only
 from triage.evaluate.labels import BadInput, LabelledCase
+from triage.evaluate.progress import Progress
 from triage.evaluate.results import CaseResult, ResultWriter, read_results, write_results
 from triage.evaluate.run import ModelServerDown, evaluate_all, evaluate_case
 from triage.model_client import ModelClient
@@ -91,3 +96,78 @@ def test_a_per_case_file_of_another_kind_is_refused(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace(",soon,", ",soon,").replace("[]", "[oops"))
     with pytest.raises(BadInput, match="line 2: unreadable row"):
         read_results(path)
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """A model server that is healthy but answers every analysis with the status in ``server.analyze_status``."""
+
+    def do_GET(self) -> None:
+        self._reply(200, {"status": "ok", "backend": "test", "model_id": "test"})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        status = self.server.analyze_status  # type: ignore[attr-defined]
+        self._reply(status, {"error": {"code": "invalid_request", "message": "no"}})
+
+    def _reply(self, status: int, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_server() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_server_failing_every_case_stops_the_run_with_exit_status_3_and_keeps_what_was_done(
+    failing_server: ThreadingHTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    failing_server.analyze_status = 503  # type: ignore[attr-defined]
+    monkeypatch.setenv("MODEL_MAX_ATTEMPTS", "1")
+    labels = write_dataset(tmp_path / "data")
+    url = f"http://127.0.0.1:{failing_server.server_address[1]}"
+    many = tmp_path / "many.csv"
+    many.write_text("case_id,image,diagnosis\n" + "".join(f"c{i},data/photos/mel-1.jpg,melanoma\n" for i in range(15)))
+    assert labels.parent == tmp_path / "data"
+    assert evaluate("--csv", str(many), "--model-url", url, "--concurrency", "1", "--out", str(tmp_path / "r")) == 3
+    err = capsys.readouterr().err
+    assert "stopped: 10 cases in a row could not reach the model server; 10 cases done" in err
+    assert [r["error"] for r in read_rows(tmp_path / "r" / "cases.csv")] == ["model: model server answered 503"] * 10
+
+
+def test_a_request_the_server_refuses_is_an_error_on_its_case_and_the_run_goes_on(
+    failing_server: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    failing_server.analyze_status = 422  # type: ignore[attr-defined]
+    labels = write_dataset(tmp_path / "data")
+    url = f"http://127.0.0.1:{failing_server.server_address[1]}"
+    assert evaluate("--csv", str(labels), "--split", "all", "--model-url", url, "--out", str(tmp_path / "r")) == 0
+    errors = {r["case_id"]: r["error"] for r in read_rows(tmp_path / "r" / "cases.csv")}
+    assert errors["mel-1"] == "model: model server refused the request: 422 invalid_request"
+    assert errors["sek-2"] == ""  # no photo: assessed without the model
+
+
+def test_progress_is_reported_at_most_once_per_interval_with_rate_and_time_left() -> None:
+    now = [0.0]
+    stream = io.StringIO()
+    progress = Progress(100, stream, interval_s=2.0, clock=lambda: now[0])
+    for _ in range(10):
+        now[0] += 0.5
+        progress.step()
+    assert stream.getvalue().splitlines() == [
+        "evaluate: 4/100 cases (4%), 2.0 cases/s, about 48s left",
+        "evaluate: 8/100 cases (8%), 2.0 cases/s, about 46s left",
+    ]

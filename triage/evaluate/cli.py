@@ -82,6 +82,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServerNotAnswering as error:
         print(f"evaluate: {error}", file=sys.stderr)
         return EXIT_MODEL_DOWN
+    except BrokenPipeError:  # the summary's reader went away (e.g. `| head`); the report folder is complete
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _evaluate(args: argparse.Namespace, command: str) -> int:
@@ -246,4 +249,5 @@ def _print_summary(metrics: dict[str, Any], out: Path) -> None:
         print(f"{name}: " + ", ".join(figures))
     print(f"lesion discharge evidence: {'met' if metrics['evidence']['met'] else 'not met'}")
     print(f"report: {out / 'report.html'}")
+    sys.stdout.flush()  # a reader that went away is found here, inside main(), not at interpreter exit
 

@@ -63,7 +63,7 @@ def reliability_diagram(calibration: dict[str, Any], title: str) -> bytes:
     axes.set_ylabel("share right")
     axes.set_xlim(0, 1)
     axes.set_ylim(0, 1)
-    axes.legend(fontsize=7, loc="upper left")
+    axes.legend(fontsize=7, loc="lower right")
     return _png(figure)
 
 
@@ -71,7 +71,7 @@ def tier_bars(tiers: dict[str, dict[str, dict[str, int]]], titles: dict[str, str
     """Return stacked bars of the tier shares per diagnosis, one panel per flag value in ``tiers``."""
     plt = _pyplot()
     names = list(tiers)
-    figure, panels = plt.subplots(1, len(names), figsize=(5.0 * len(names), 3.2), sharey=True, squeeze=False)
+    figure, panels = plt.subplots(1, len(names), figsize=(4.6 * len(names) + 1.2, 3.2), sharey=True, squeeze=False)
     for axes, name in zip(panels[0], names, strict=True):
         table = tiers[name]
         diagnoses = list(table)
@@ -84,7 +84,7 @@ def tier_bars(tiers: dict[str, dict[str, dict[str, int]]], titles: dict[str, str
         axes.set_title(titles.get(name, name), fontsize=9)
         axes.set_xlabel("share of cases")
         axes.tick_params(axis="y", labelsize=7)
-    panels[0][-1].legend(fontsize=7, loc="lower right")
+    panels[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return _png(figure)
 
 
