@@ -57,7 +57,7 @@ def test_a_minimal_csv_needs_only_image_and_diagnosis(tmp_path: Path) -> None:
          "answers: answers.symptoms: expected a list of strings"),
         ('image,diagnosis,answers\nx.jpg,melanoma,"{""patient"": ""old""}"\n', "answers: patient: expected an object"),
         ("image,diagnosis,age\nx.jpg,melanoma,ninety\n", "age: not a number"),
-        ("image,diagnosis,age\nx.jpg,melanoma,nan\n", "age: expected 0 to 150 years"),
+        ("image,diagnosis,age\nx.jpg,melanoma,nan\n", "age: expected 0 to 150"),
         ("image,diagnosis,skin_type\nx.jpg,melanoma,VII\n", "skin_type: not a Fitzpatrick skin type"),
         ("case_id,image,diagnosis\na,x.jpg,melanoma\na,y.jpg,melanoma\n", "line 3: case_id repeated: 'a'"),
         ("image,diagnosis\n" + ";".join(f"{i}.jpg" for i in range(7)) + ",melanoma\n", "at most 6"),

@@ -9,12 +9,11 @@ bot's stored answers as JSON: ``{"patient": {...}, "answers": {...}}``), ``age``
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from model_server.api import MAX_IMAGES
-from triage.evaluate.labels import BadInput, LabelledCase, parse_skin_type
+from triage.evaluate.labels import BadInput, LabelledCase, read_number, read_skin_type
 from triage.evaluate.tables import read_csv_rows
 from triage.rules import CONDITION_TIERS, CaseError, parse_case
 from triage.rules.vocabulary import canonical_key
@@ -37,7 +36,7 @@ def load_labelled_csv(path: Path) -> list[LabelledCase]:
         images = tuple(path.parent / part.strip() for part in row["image"].split(";") if part.strip())
         if len(images) > MAX_IMAGES:
             raise BadInput(f"{where}: image: {len(images)} photos, the model server takes at most {MAX_IMAGES}")
-        skin_type = _skin_type(row.get("skin_type") or "", where)
+        skin_type = read_skin_type(row.get("skin_type") or "", f"{where}: skin_type")
         cases.append(
             LabelledCase(
                 case_id=case_id,
@@ -77,7 +76,7 @@ def _answers(row: dict[str, str], skin_type: int | None, where: str) -> dict[str
     patient = {} if patient is None else patient
     if isinstance(patient, dict):  # otherwise parse_case below names the wrong type
         patient = dict(patient)
-        age = _age(row.get("age") or "", where)
+        age = read_number(row.get("age") or "", f"{where}: age", 0, 150)
         if age is not None:
             patient["age_years"] = age
         if (row.get("sex") or "").strip():
@@ -91,22 +90,3 @@ def _answers(row: dict[str, str], skin_type: int | None, where: str) -> dict[str
     except CaseError as error:
         raise BadInput(f"{where}: answers: {error}") from None
     return stored
-
-
-def _age(text: str, where: str) -> float | None:
-    if not text.strip():
-        return None
-    try:
-        age = float(text)
-    except ValueError:
-        raise BadInput(f"{where}: age: not a number: {text.strip()[:20]!r}") from None
-    if not math.isfinite(age) or not 0 <= age <= 150:
-        raise BadInput(f"{where}: age: expected 0 to 150 years, got {text.strip()[:20]!r}")
-    return age
-
-
-def _skin_type(text: str, where: str) -> int | None:
-    try:
-        return parse_skin_type(text)
-    except ValueError as error:
-        raise BadInput(f"{where}: skin_type: {error}") from None

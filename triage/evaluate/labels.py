@@ -103,6 +103,29 @@ def parse_skin_type(text: str) -> int | None:
     return int(number)
 
 
+def read_number(text: str, where: str, low: float, high: float) -> float | None:
+    """Return the number written in ``text`` (None when empty). Raises BadInput naming ``where`` when it is not
+    a finite number from ``low`` to ``high``."""
+    if not text.strip():
+        return None
+    shown = repr(text.strip()[:20])
+    try:
+        value = float(text)
+    except ValueError:
+        raise BadInput(f"{where}: not a number: {shown}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise BadInput(f"{where}: expected {low:g} to {high:g}, got {shown}")
+    return value
+
+
+def read_skin_type(text: str, where: str) -> int | None:
+    """Return parse_skin_type(``text``); raise BadInput naming ``where`` instead of ValueError."""
+    try:
+        return parse_skin_type(text)
+    except ValueError as error:
+        raise BadInput(f"{where}: {error}") from None
+
+
 def check_condition_keys(keys: list[str], what: str) -> tuple[str, ...]:
     """Return ``keys`` when each is a canonical condition key; raise BadInput naming ``what`` otherwise."""
     unknown = [key for key in keys if key not in CONDITION_TIERS]

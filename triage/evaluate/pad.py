@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from triage.evaluate.labels import BadInput, LabelledCase, parse_skin_type
+from triage.evaluate.labels import BadInput, LabelledCase, read_number, read_skin_type
 from triage.evaluate.tables import read_csv_rows
 
 PAD_SUBDIR = Path("shared/data/pad-ufes-20")
@@ -102,7 +102,7 @@ def load_pad(folder: Path) -> list[LabelledCase]:
                 diagnosis=_diagnosis(row["diagnostic"], where),
                 answers=pad_answers(row, where),
                 images=(folder / "images" / f"{stem}.jpg",) if f"{stem}.jpg" in images else (),
-                skin_type=_skin_type(row["fitspatrick"], where),
+                skin_type=read_skin_type(row["fitspatrick"], f"{where}: fitspatrick"),
                 split=splits.get(row["img_id"].strip(), ""),
             )
         )
@@ -125,7 +125,7 @@ def pad_answers(row: Mapping[str, str], where: str = "row") -> dict[str, Any]:
             skipped += when_unknown
         elif value != "False":
             raise BadInput(f"{where}: {question}: expected True, False or UNK, got {value[:20]!r}")
-    diameters = [_diameter(row[column], f"{where}: {column}") for column in ("diameter_1", "diameter_2")]
+    diameters = [read_number(row[column], f"{where}: {column}", 0, 10_000) for column in ("diameter_1", "diameter_2")]
     known = [d for d in diameters if d is not None]
     if not known:
         skipped.append("diameter_7mm_or_more")
@@ -146,7 +146,7 @@ def pad_answers(row: Mapping[str, str], where: str = "row") -> dict[str, Any]:
         if sex not in SEXES:
             raise BadInput(f"{where}: gender: expected FEMALE or MALE, got {sex[:20]!r}")
         patient["sex"] = SEXES[sex]
-    skin_type = _skin_type(row["fitspatrick"], where)
+    skin_type = read_skin_type(row["fitspatrick"], f"{where}: fitspatrick")
     if skin_type is not None:
         patient["skin_type"] = skin_type
     return {"patient": patient, "answers": answers}
@@ -159,35 +159,9 @@ def _diagnosis(code: str, where: str) -> str:
     return key
 
 
-def _skin_type(text: str, where: str) -> int | None:
-    try:
-        return parse_skin_type(text)
-    except ValueError as error:
-        raise BadInput(f"{where}: fitspatrick: {error}") from None
-
-
 def _age(text: str, where: str) -> float | None:
-    if not text.strip():
-        return None
-    try:
-        age = float(text)
-    except ValueError:
-        raise BadInput(f"{where}: age: not a number: {text.strip()[:20]!r}") from None
-    if not 0 <= age <= 150:
-        raise BadInput(f"{where}: age: expected 0 to 150, got {text.strip()[:20]!r}")
-    return int(age) if age.is_integer() else age
-
-
-def _diameter(text: str, where: str) -> float | None:
-    if not text.strip():
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise BadInput(f"{where}: not a number of millimetres: {text.strip()[:20]!r}") from None
-    if not 0 <= value < 10_000:
-        raise BadInput(f"{where}: not a diameter in millimetres: {text.strip()[:20]!r}")
-    return value
+    age = read_number(text, f"{where}: age", 0, 150)
+    return int(age) if age is not None and age.is_integer() else age
 
 
 def _read_splits(path: Path) -> dict[str, str]:
