@@ -300,3 +300,19 @@ def test_a_reader_that_goes_away_gets_no_traceback_and_the_report_is_complete(la
     assert process.wait(timeout=120) == 1
     assert "Traceback" not in err
     assert (out / "report.html").exists()
+
+
+def test_a_report_that_cannot_be_written_gets_one_line(
+    labels: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import triage.evaluate.cli as cli
+
+    def full_disk(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli, "write_report", full_disk)  # a full disk cannot be made here as root
+    assert evaluate("--csv", str(labels), "--no-model", "--out", str(tmp_path / "r")) == 2
+    assert "cannot write to --out" in capsys.readouterr().err.splitlines()[-1]
+    (tmp_path / "file").write_text("x")
+    assert evaluate("--csv", str(labels), "--no-model", "--out", str(tmp_path / "file" / "r")) == 2
+    assert "--out" in only_line(capsys.readouterr().err)

@@ -37,7 +37,8 @@ EXIT_MODEL_DOWN = 3
 EXIT_INTERRUPTED = 130
 RESULTS_FILE = "cases.csv"
 RUN_FILE = "run.json"
-REPORT_FILES = (RESULTS_FILE, RUN_FILE, "metrics.json", "report.md", "report.html")
+REPORT_FILES = (RESULTS_FILE, RUN_FILE, "metrics.json", "report.md", "report.html", "tiers.png", "caught_by_group.png",
+                "reliability.png")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,6 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the summary's reader went away (e.g. `| head`); the report folder is complete
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except OSError as error:  # the report folder could not be written (full disk, permissions)
+        print(f"evaluate: cannot write to --out {args.out}: {error.strerror or error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 def _evaluate(args: argparse.Namespace, command: str) -> int:
