@@ -11,11 +11,10 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from model_server.api import AnalyzeResponse
 from triage.evaluate.answers import Answerer, ModelAnswer, snapshot_of
 from triage.evaluate.labels import LabelledCase
 from triage.evaluate.results import DIFFERENTIAL_KEPT, FLAGS, CaseResult, Outcome
-from triage.pipeline import CaseSnapshot, triage_input
+from triage.pipeline import triage_input
 from triage.rules import RULESET_VERSION, CaseError, assess, parse_case
 
 
@@ -30,13 +29,12 @@ def evaluate_case(case: LabelledCase, answer: ModelAnswer) -> CaseResult:
     outcomes: tuple[Outcome, ...] = ()
     error = answer.error
     if not error:
-        snapshot = snapshot_of(case, answer.own_quality)
+        triage_case = triage_input(snapshot_of(case, answer.own_quality), response)
+        quality = str(triage_case.get("model", {}).get("image_quality", ""))
         try:
-            outcomes = tuple(_outcome(snapshot, response, validated) for validated in FLAGS)
+            outcomes = tuple(_outcome(triage_case, validated, response is None) for validated in FLAGS)
         except CaseError as problem:
             error = f"answers: {problem}"
-        if response is not None:
-            quality = str(triage_input(snapshot, response)["model"]["image_quality"])
     return CaseResult(
         case_id=case.case_id,
         split=case.split,
@@ -59,13 +57,13 @@ def evaluate_case(case: LabelledCase, answer: ModelAnswer) -> CaseResult:
     )
 
 
-def _outcome(snapshot: CaseSnapshot, response: AnalyzeResponse | None, validated: bool) -> Outcome:
-    case: dict[str, Any] = triage_input(snapshot, response)
-    if "model" in case:
-        case["model"]["lesion_discharge_validated"] = validated
-    decision = assess(parse_case(case))
+def _outcome(triage_case: dict[str, Any], validated: bool, no_model_output: bool) -> Outcome:
+    """Return the rules' Outcome for ``triage_case`` with ``model.lesion_discharge_validated`` = ``validated``."""
+    if "model" in triage_case:
+        triage_case = {**triage_case, "model": {**triage_case["model"], "lesion_discharge_validated": validated}}
+    decision = assess(parse_case(triage_case))
     # As the worker stores it (pipeline.store_outcome): no model output always goes to a clinician.
-    forwarded = decision.forward_to_clinician or response is None
+    forwarded = decision.forward_to_clinician or no_model_output
     return Outcome(decision.tier, forwarded, tuple(reason.code for reason in decision.reasons))
 
 
