@@ -87,7 +87,8 @@ def test_a_simulated_perfect_model_is_right_and_calibrated_as_specified(labels: 
     assert metrics["models"] == [{"backend": "simulated", "model_id": "perfect", "model_revision": metrics["models"][0]
                                   ["model_revision"]}]  # fmt: skip
     rows = {r["case_id"]: r for r in read_rows(out / "cases.csv")}
-    assert rows["nev-1"]["tier_unvalidated"] == "self_care"
+    # The gate: a mole named benign goes home only from a model with evidence; otherwise a clinician confirms.
+    assert rows["nev-1"]["tier_unvalidated"] == "routine" and rows["nev-1"]["tier_validated"] == "self_care"
     assert rows["mel-2"]["tier_unvalidated"] == "soon"  # melanoma on top at 0.9
 
 
@@ -98,7 +99,9 @@ def test_a_confidently_benign_model_sends_malignant_cases_home_and_fails_the_evi
     assert evaluate("--csv", str(labels), "--simulate", str(benign(tmp_path)), "--split", "all",
                     "--out", str(out)) == 0  # fmt: skip
     rows = {r["case_id"]: r for r in read_rows(out / "cases.csv")}
-    assert rows["mel-2"]["tier_unvalidated"] == "self_care"  # no red flag, "benign" at 0.7
+    # No red flag, "benign" at 0.7: the gate keeps it with a clinician unless the model has evidence.
+    assert rows["mel-2"]["tier_unvalidated"] == "routine" and rows["mel-2"]["forwarded_unvalidated"] == "yes"
+    assert rows["mel-2"]["tier_validated"] == "self_care"
     metrics = json.loads((out / "metrics.json").read_text())
     verdict = lesion_discharge_verdict(evidence_from_metrics(metrics))
     assert not verdict.met and verdict.reasons == tuple(metrics["evidence"]["reasons"])
@@ -177,7 +180,7 @@ def test_two_runs_are_compared_side_by_side_and_case_by_case(labels: Path, tmp_p
     assert evaluate(*base, "--simulate", str(perfect(tmp_path)), "--out", str(tmp_path / "new"),
                     "--compare", str(tmp_path / "old")) == 0  # fmt: skip
     comparison = json.loads((tmp_path / "new" / "metrics.json").read_text())["comparison"]
-    flags = comparison["flags"]["unvalidated"]
+    flags = comparison["flags"]["validated"]
     assert flags["common_cases"] == len(CASES)
     assert "mel-2" in flags["malignant_caught_only_here"]  # benign sent it home; the perfect model did not
     assert flags["malignant_missed_only_here"] == []
