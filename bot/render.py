@@ -10,8 +10,7 @@ from typing import Any
 from PIL import Image
 
 from bot import questionnaire as qn
-from bot.texts import t
-from model_server.api import CONDITIONS
+from bot.texts import has_text, t
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
@@ -28,8 +27,24 @@ def _esc(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+def patient_reasons(lang: str, payload: dict[str, Any], limit: int = 2) -> list[str]:
+    """The patient's words for the reasons behind the tier (CLINICAL.md "What the patient reads"): plain, in their
+    language, never naming a diagnosis. The rules' own `text` is the clinician's and never reaches a patient."""
+    tier = str(payload.get("tier", "routine"))
+    texts: list[str] = []
+    for reason in payload.get("reasons", []):
+        if reason.get("tier") != tier:
+            continue
+        text = t(lang, f"reason.{reason.get('code')}") if has_text(lang, f"reason.{reason.get('code')}") else ""
+        if text and text not in texts:
+            texts.append(text)
+    return texts[:limit]
+
+
 def patient_result(payload: dict[str, Any]) -> str:
-    """The answer a patient gets: tier and what to do first, then the why, then the disclaimer."""
+    """The answer a patient gets: tier and what to do first, then the why in plain words, the model's own words
+    when they passed `triage.patient_answer`, then the disclaimer. No condition names: the differential and the
+    model's findings are for clinicians."""
     lang = str(payload.get("language", "en"))
     tier = str(payload.get("tier", "routine"))
     parts = [t(lang, f"tier.{tier}")]
@@ -37,19 +52,9 @@ def patient_result(payload: dict[str, Any]) -> str:
         parts.insert(0, t(lang, "tier_raised"))
     if not payload.get("model_used", True):
         parts.append(t(lang, "no_model"))
-    if lang == "en":
-        # The rules' reasons are written in English, for clinicians; other languages get the tier's advice alone.
-        reasons = [str(r.get("text", "")) for r in payload.get("reasons", []) if r.get("tier") == tier][:2]
-        if reasons:
-            parts.append(t(lang, "why", reasons=_esc("; ".join(reasons))))
-    findings = [str(f) for f in payload.get("findings", []) if str(f).strip()][:3]
-    if findings:
-        parts.append(t(lang, "findings", findings=_esc("; ".join(findings))))
-    conditions = [str(d.get("condition")) for d in payload.get("differential", [])
-                  if float(d.get("likelihood", 0)) >= 0.1]
-    labels = [t(lang, f"condition.{c}") for c in conditions if c in CONDITIONS and c != "other"][:3]
-    if labels:
-        parts.append(t(lang, "possible", conditions=_esc(", ".join(labels))))
+    reasons = patient_reasons(lang, payload)
+    if reasons:
+        parts.append(t(lang, "why", reasons=" ".join(reasons)))
     answer = str(payload.get("answer", "")).strip()
     if answer:
         parts.append(_esc(answer[:1200]))
@@ -136,6 +141,8 @@ def followup_answer(payload: dict[str, Any]) -> str:
     """The model's answer to a follow-up question, or word that it could not answer."""
     lang = str(payload.get("language", "en"))
     answer = str(payload.get("answer", "")).strip()
+    if payload.get("left_out"):  # the model answered, but not in words a patient should rely on
+        return t(lang, "followup_left_out")
     if payload.get("failed") or not answer:
         return t(lang, "followup_failed")
     return "\n\n".join([_esc(answer[:3000]), t(lang, "disclaimer")])

@@ -35,6 +35,11 @@ def pick_language(code: str | None) -> str:
     return base if base in LANGUAGES else DEFAULT_LANGUAGE
 
 
+def has_text(language: str, key: str) -> bool:
+    """Whether `key` has a text (in `language` or, failing that, in English)."""
+    return key in catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE) or key in catalog(DEFAULT_LANGUAGE)
+
+
 def t(language: str, key: str, **values: Any) -> str:
     """The message `key` in `language` (English when the language or the translation is missing)."""
     messages = catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE)

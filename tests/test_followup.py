@@ -55,12 +55,15 @@ def _ask(sessions: sessionmaker[Session], patient_id: int, case_id: int, text: s
     return message_id
 
 
+GOOD_ANSWER = "Yes, a plain moisturiser without perfume, twice a day, can help dry skin. See a doctor if it spreads."
+
+
 def test_a_question_is_answered_with_the_case_history_once(sessions: sessionmaker[Session],
                                                            triaged: tuple[ImageStore, int, int]) -> None:
     store, case_id, patient_id = triaged
     message_id = _ask(sessions, patient_id, case_id, "Can I use a moisturiser?")
     seen: list[dict[str, Any]] = []
-    model = _model("Yes, a plain one.", seen)
+    model = _model(GOOD_ANSWER, seen)
     assert followup.answer_followup(sessions, store, model, CONFIG, case_id, message_id) == "answered"
     assert followup.answer_followup(sessions, store, model, CONFIG, case_id, message_id) == "skipped"
     assert len(seen) == 1
@@ -68,8 +71,28 @@ def test_a_question_is_answered_with_the_case_history_once(sessions: sessionmake
     assert [turn["text"] for turn in seen[0]["history"]][:2] == ["dry itchy patches", "Looks like eczema."]
     with sessions() as session:
         rows = session.scalars(select(Outbox).where(Outbox.kind == "followup_answer")).all()
-        assert [r.payload["answer"] for r in rows] == ["Yes, a plain one."]
-        assert session.scalar(select(Message.text).order_by(Message.id.desc())) == "Yes, a plain one."
+        assert [r.payload["answer"] for r in rows] == [GOOD_ANSWER]
+        assert session.scalar(select(Message.text).order_by(Message.id.desc())) == GOOD_ANSWER
+
+
+@pytest.mark.parametrize("answer, why", [
+    ("ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok ok", "unreadable"),  # the tiny test model's kind
+    ("Sí, una crema hidratante sin perfume dos veces al día puede ayudar a la piel seca.", "not in the patient's"),
+    ("You have eczema. Use a moisturiser twice a day and it will get better soon, keep it up.", "claims certainty"),
+])
+def test_an_answer_the_patient_should_not_rely_on_is_left_out_and_kept_for_the_clinician(
+    sessions: sessionmaker[Session], triaged: tuple[ImageStore, int, int], answer: str, why: str
+) -> None:
+    store, case_id, patient_id = triaged
+    message_id = _ask(sessions, patient_id, case_id, "Can I use a moisturiser?")
+    assert followup.answer_followup(sessions, store, _model(answer), CONFIG, case_id, message_id) == "answered"
+    with sessions() as session:
+        row = session.scalars(select(Outbox).where(Outbox.kind == "followup_answer")).one()
+        assert row.payload["answer"] == "" and row.payload["left_out"].startswith(why)
+        assert session.scalar(select(Message.text).order_by(Message.id.desc())) == answer  # the clinician sees it
+    from bot import render
+
+    assert "could not give you an automatic answer" in render.followup_answer(row.payload)
 
 
 def test_a_failed_model_tells_the_patient(

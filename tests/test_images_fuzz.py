@@ -18,13 +18,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from tests.images import jpeg_with_exif_block, textured_image, tiff_block
-from triage.images import CleanImage, ImageRejected, sanitize_image
+from triage.images import CleanImage, ImageRejected, register_heif, sanitize_image
 
 LIMITS = {"max_bytes": 2 * 1024 * 1024, "max_pixels": 4_000_000}
 FORMATS = ("JPEG", "PNG", "WEBP", "HEIF")
 MAGIC = (b"", b"\xff\xd8\xff\xe0", b"\xff\xd8\xff\xe1", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x01\x00\x00WEBPVP8 ",
          b"\x00\x00\x00\x1cftypheic", b"\x00\x00\x00\x18ftypmif1")
 EXAMPLES = int(os.environ.get("IMAGE_FUZZ_EXAMPLES", "150"))
+register_heif()  # as the bot does on its first photo: HEIC files are decoded too, whatever ran before
 # Pillow warns about every corrupt EXIF tag it skips; that is the input these tests are made of.
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning:PIL.TiffImagePlugin")
 
@@ -152,6 +153,22 @@ def _assert_clean_or_rejected(raw: bytes) -> None:
 # Regression tests: crashes the fuzz test found, each rebuilt by hand so it survives changes in Pillow's encoder.
 
 ORIENTATION_6 = (0x0112, 3, 1, struct.pack(">HH", 6, 0))
+
+
+def test_a_corrupt_heic_is_rejected_even_when_its_decoder_raises_eof_error() -> None:
+    """Found by the fuzz run above once pillow-heif was registered: a HEIC with a few bytes changed makes its
+    decoder raise EOFError (not an OSError), which escaped sanitize_image. These mutations (seeded) include one."""
+    import random
+
+    out = io.BytesIO()
+    Image.new("RGB", (300, 300), (200, 150, 120)).save(out, format="HEIF")
+    original = out.getvalue()
+    rng = random.Random(1)
+    for _ in range(60):
+        data = bytearray(original)
+        for _ in range(rng.randint(1, 4)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        _assert_clean_or_rejected(bytes(data))
 
 
 def test_a_text_value_in_a_numeric_exif_tag_keeps_the_photo_unrotated() -> None:

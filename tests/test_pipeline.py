@@ -39,14 +39,20 @@ def _response(differential: list[tuple[str, float]], quality: str = "good") -> d
 
 
 class Model:
-    """Counts calls and answers with a canned body or a failure."""
+    """Counts calls and answers with a canned body or a failure; `/v1/concepts` (reading the patient's words)
+    answers with `concepts` (none by default)."""
 
-    def __init__(self, *answers: Any) -> None:
+    def __init__(self, *answers: Any, concepts: list[dict[str, Any]] | None = None) -> None:
         self.answers = list(answers)
         self.requests: list[httpx.Request] = []
+        self.concept_requests: list[httpx.Request] = []
+        self.concepts = concepts or []
         self.sleeps: list[float] = []
 
     def handler(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/concepts":
+            self.concept_requests.append(request)
+            return httpx.Response(200, json={"concepts": self.concepts, "backend": "hf", "model_id": "tiny"})
         self.requests.append(request)
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):

@@ -15,21 +15,29 @@ PAYLOAD = {
 }
 
 
-def test_the_patient_reads_the_tier_first_then_why_then_the_disclaimer() -> None:
+def test_the_patient_reads_the_tier_first_then_why_in_plain_words_then_the_disclaimer() -> None:
     text = render.patient_result(PAYLOAD)
-    assert text.index("within 2 weeks") < text.index("Mole with concerning changes") < text.index("not a diagnosis")
-    assert "Looks like a mole" not in text  # only reasons of the deciding tier
-    assert "melanoma, benign mole (melanocytic nevus)" in text
-    assert "acne" not in text  # under 10%: noise, not a possibility worth naming
-    assert "&lt;b&gt;pigmented" in text and "&amp; bring" in text  # model text is escaped, never markup
+    assert text.index("within 2 weeks") < text.index("The spot has changed") < text.index("not a diagnosis")
+    assert "Mole with concerning changes" not in text  # the rules' own text is the clinician's
+    assert "Looks like a mole" not in text and "two weeks" in text  # only reasons of the deciding tier
+    assert "&amp; bring" in text  # the model's words (already vetted by the worker) are escaped, never markup
     assert "dermatologist" in text
 
 
-def test_other_languages_get_translated_condition_names_and_advice() -> None:
+def test_the_patient_never_reads_a_condition_name_or_the_models_raw_findings() -> None:
+    for language in ("en", "es", "fr"):
+        text = render.patient_result({**PAYLOAD, "language": language}).lower()
+        assert "melanoma" not in text and "nevus" not in text and "mole (melanocytic" not in text
+        assert "pigmented" not in text  # the model's findings are in its own words and language: clinicians only
+
+
+def test_other_languages_get_the_reasons_and_advice_in_their_words() -> None:
     text = render.patient_result({**PAYLOAD, "language": "es"})
-    assert "2 semanas" in text and "melanoma, lunar benigno (nevus)" in text
-    assert "Mole with concerning changes" not in text  # English rule texts are for clinicians
+    assert "2 semanas" in text and "La mancha ha cambiado" in text
+    assert "Mole with concerning changes" not in text
     assert "no es un diagnóstico" in text
+    french = render.patient_result({**PAYLOAD, "language": "fr"})
+    assert "La tache a changé" in french
 
 
 def test_a_fallback_answer_says_the_model_was_not_used() -> None:

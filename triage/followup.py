@@ -9,12 +9,21 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from model_server.api import AnalyzeResponse
+from triage import patient_answer
 from triage.db import transaction
 from triage.images import ImageStore
 from triage.model_client import ModelClient, ModelUnavailable
 from triage.models import AuditEvent, Case, Message, ModelResult, Outbox, TriageDecision, utcnow
 from triage.outbox import enqueue
-from triage.pipeline import PipelineConfig, build_model_request, load_snapshot, queue_decision, worst_quality
+from triage.pipeline import (
+    PipelineConfig,
+    build_model_request,
+    load_snapshot,
+    queue_decision,
+    stored_findings,
+    stored_reasons,
+    worst_quality,
+)
 from triage.rules import TIERS, Decision, assess, parse_case
 
 log = logging.getLogger(__name__)
@@ -70,16 +79,21 @@ def answer_followup(
         answer = response.answer if response is not None else ""
         if answer:
             session.add(Message(case_id=case_id, role="assistant", text=answer))
+        tier = max((decision.tier, case.tier or decision.tier), key=lambda t: -TIERS.index(t))
+        verdict = patient_answer.check(answer, snapshot.language, tier) if answer else None
+        shown = answer.strip() if verdict is not None and verdict.shown else ""
         added = enqueue(
             session,
             kind="followup_answer",
             chat_id=snapshot.chat_id,
             case_id=case_id,
             dedupe_key=key,
-            payload={"answer": answer, "failed": response is None, "language": snapshot.language},
+            payload={"answer": shown, "failed": response is None, "language": snapshot.language,
+                     "left_out": verdict.why if verdict is not None and not verdict.shown else ""},
         )
         if added and case.tier is not None and TIERS.index(decision.tier) < TIERS.index(case.tier):
-            _raise_tier(session, config, case, decision, snapshot.chat_id, snapshot.language, message_id)
+            _raise_tier(session, config, case, decision, snapshot.chat_id, snapshot.language, message_id,
+                        patient_words)
     return "answered" if response is not None else "unavailable"
 
 
@@ -91,13 +105,14 @@ def _raise_tier(
     chat_id: int,
     language: str,
     message_id: int,
+    text_read: str,
 ) -> None:
     """The patient's new words put the case in a higher tier: tell them at once and alert the clinicians."""
     previous = case.tier
     session.execute(
         update(Case).where(Case.id == case.id).values(tier=decision.tier, forwarded=True, updated_at=utcnow())
     )
-    reasons = [{"code": r.code, "text": r.text, "tier": r.tier} for r in decision.reasons]
+    reasons = stored_reasons(decision)
     session.add(
         TriageDecision(
             case_id=case.id,
@@ -106,6 +121,8 @@ def _raise_tier(
             reasons=reasons,
             ruleset_version=decision.ruleset_version,
             model_used=True,
+            findings=stored_findings(decision),
+            text_read=text_read,
         )
     )
     payload = {

@@ -103,7 +103,7 @@ def sanitize_image(raw: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage
         raise ImageRejected("too_many_pixels", str(exc)) from None
     except UnidentifiedImageError:
         raise ImageRejected("unsupported_format") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:  # EOFError: a truncated HEIC (pillow-heif)
         raise ImageRejected("unreadable", str(exc)[:200]) from None
     if max(img.size) > MAX_STORED_SIDE:
         img.thumbnail((MAX_STORED_SIDE, MAX_STORED_SIDE), Image.Resampling.LANCZOS)

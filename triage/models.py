@@ -197,6 +197,8 @@ class ModelResult(Base):
     image_quality: Mapped[json_list]
     answer_text: Mapped[str] = mapped_column(Text, default="")
     latency_ms: Mapped[float] = mapped_column(default=0.0)
+    # The model server's identity digest (model, weights, backend, quantization): what an evidence record is for.
+    model_identity: Mapped[str] = mapped_column(String(64), default="", server_default="")
     created_at: Mapped[created]
 
 
@@ -211,6 +213,11 @@ class TriageDecision(Base):
     reasons: Mapped[json_list]
     ruleset_version: Mapped[str] = mapped_column(String(32))
     model_used: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What was read from the patient's words: concept, the words and their span in `text_read` (for highlighting).
+    findings: Mapped[json_list]
+    text_read: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The evidence record that let a benign lesion end in self-care (None: the model had none that counts).
+    evidence_record_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[created]
 
 
@@ -281,6 +288,34 @@ class TaskDispatch(Base):
     next_at: Mapped[created]
     created_at: Mapped[created]
     done_at: Mapped[tstamp]
+
+
+class EvidenceRecord(Base):
+    """An evaluation of one model identity on labelled lesion cases (`python -m triage.evaluate --record`).
+
+    A record whose figures meet CLINICAL.md's thresholds ("Lesions: self-care needs evidence"), and that nobody
+    revoked, lets a benign lesion assessed by that very model (same identity digest) end in self-care.
+    """
+
+    __tablename__ = "evidence_records"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[intpk]
+    identity: Mapped[str] = mapped_column(String(64), index=True)
+    model_id: Mapped[str] = mapped_column(String(256))
+    backend: Mapped[str] = mapped_column(String(32))
+    quantization: Mapped[str] = mapped_column(String(8), default="none")
+    weights_sha256: Mapped[str] = mapped_column(String(64), default="")
+    dataset: Mapped[str] = mapped_column(String(200))
+    split: Mapped[str] = mapped_column(String(16))
+    ruleset_version: Mapped[str] = mapped_column(String(32))
+    figures: Mapped[json_obj]
+    meets: Mapped[bool] = mapped_column(Boolean)
+    recorded_by: Mapped[str] = mapped_column(String(128))
+    recorded_at: Mapped[created]
+    revoked_at: Mapped[tstamp]
+    revoked_by: Mapped[str | None] = mapped_column(String(128))
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Clinician(Base):

@@ -9,19 +9,29 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from model_server.api import AnalyzeRequest, AnalyzeResponse, ChatTurn
+from model_server.api import (
+    MAX_CONCEPT_TEXT_CHARS,
+    AnalyzeRequest,
+    AnalyzeResponse,
+    ChatTurn,
+    ConceptSpec,
+    ConceptsRequest,
+)
+from triage import patient_answer
+from triage.concepts import CONCEPT_DESCRIPTIONS
 from triage.db import transaction
 from triage.images import ImageStore
 from triage.model_client import ModelClient, ModelUnavailable
 from triage.models import AuditEvent, Case, CaseStatus, Message, ModelResult, Patient, TriageDecision, utcnow
 from triage.outbox import enqueue
-from triage.rules import CONDITION_TIERS, Decision, assess, parse_case
+from triage.rules import CONDITION_TIERS, Decision, Finding, assess, parse_case
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +43,11 @@ _CHAT_ROLES = {"patient", "assistant", "clinician"}
 class PipelineConfig:
     clinician_chat_id: int | None
     stuck_after_s: int
+    # The evidence record (its id) that lets the model of this identity digest discharge a benign lesion, if any
+    # (`triage.evidence.EvidenceCache.record_id`). None: no model is trusted to.
+    evidence: Callable[[str], int | None] | None = None
+    # Ask the model to read the patient's words too (`/v1/concepts`); its findings can only add.
+    model_reads_words: bool = True
 
 
 @dataclass(frozen=True)
@@ -91,7 +106,7 @@ def load_snapshot(factory: sessionmaker[Session], case_id: int) -> CaseSnapshot:
             answers=dict(case.answers),
             patient_text=case.patient_text,
             image_keys=[img.storage_key for img in images],
-            own_quality=[_own_quality(str(img.quality.get("verdict", "good"))) for img in images],
+            own_quality=[own_quality(str(img.quality.get("verdict", "good"))) for img in images],
             history=[(m.role, m.text) for m in case.messages][-20:],
         )
 
@@ -101,7 +116,7 @@ def worst_quality(qualities: list[str]) -> str:
     return max(qualities, key=lambda q: _QUALITY_ORDER.get(q, 2), default="good")
 
 
-def _own_quality(verdict: str) -> str:
+def own_quality(verdict: str) -> str:
     """Our own photo check in the model's vocabulary: too dark, blurred... are `poor`."""
     return verdict if verdict in ("good", "not_skin") else "poor"
 
@@ -118,8 +133,14 @@ def build_model_request(snapshot: CaseSnapshot, question: str | None = None) -> 
     )
 
 
-def triage_input(snapshot: CaseSnapshot, response: AnalyzeResponse | None) -> dict[str, Any]:
-    """The triage contract's case for this snapshot and model response (None: no model output)."""
+def triage_input(
+    snapshot: CaseSnapshot, response: AnalyzeResponse | None, *, discharge_validated: bool = False
+) -> dict[str, Any]:
+    """The triage contract's case for this snapshot and model response (None: no model output).
+
+    `discharge_validated`: the model of this response has an evidence record that counts
+    (`model.lesion_discharge_validated`; CLINICAL.md "Lesions: self-care needs evidence").
+    """
     case: dict[str, Any] = {
         "patient": snapshot.answers.get("patient", {}),
         "answers": snapshot.answers.get("answers", {}),
@@ -131,8 +152,42 @@ def triage_input(snapshot: CaseSnapshot, response: AnalyzeResponse | None) -> di
         case["model"] = {
             "differential": [{"condition": d.condition, "likelihood": d.likelihood} for d in response.differential],
             "image_quality": worst,
+            "lesion_discharge_validated": discharge_validated,
         }
     return case
+
+
+def identity_of(response: AnalyzeResponse | None) -> str:
+    """The model server's identity digest for this answer ('' when it reported none)."""
+    return response.identity.identity if response is not None and response.identity is not None else ""
+
+
+def model_findings(client: ModelClient, text: str, language: str) -> tuple[Finding, ...]:
+    """What the model reads in the patient's words, as findings that can only add to the rules' own; nothing
+    when there are no words or the model cannot help (a model that cannot read text, or is away)."""
+    if not text.strip():
+        return ()
+    try:
+        concepts = [ConceptSpec(key=key, description=text) for key, text in CONCEPT_DESCRIPTIONS.items()]
+        read = client.concepts(ConceptsRequest(text=text[:MAX_CONCEPT_TEXT_CHARS], language=language,
+                                               concepts=concepts))
+    except ModelUnavailable as exc:
+        log.info("model did not read the words (%s); the rules' reading stands", exc)
+        return ()
+    return tuple(
+        Finding(found.key, found.start, found.start + len(found.quote), found.quote, language, source="model")
+        for found in read.concepts
+        if text[found.start:found.start + len(found.quote)] == found.quote and found.key in CONCEPT_DESCRIPTIONS
+    )
+
+
+def stored_reasons(decision: Decision) -> list[dict[str, Any]]:
+    """The decision's reasons as stored and queued: code, clinician text, tier, and the words behind each."""
+    return [{**reason.to_dict(), "tier": reason.tier} for reason in decision.reasons]
+
+
+def stored_findings(decision: Decision) -> list[dict[str, Any]]:
+    return [{**finding.to_dict(), "source": finding.source} for finding in decision.findings]
 
 
 def analyze_case(
@@ -158,8 +213,12 @@ def analyze_case(
     except ModelUnavailable as exc:
         error = str(exc)
         log.warning("case %s: no model output (%s); triaging on the answers alone", case_id, error)
-    decision = assess(parse_case(triage_input(snapshot, response)))
-    stored = store_outcome(factory, config, snapshot, token, response, decision, error)
+    extra = model_findings(client, snapshot.patient_text, snapshot.language) if (
+        response is not None and config.model_reads_words) else ()
+    record_id = config.evidence(identity_of(response)) if config.evidence and identity_of(response) else None
+    triage_case = triage_input(snapshot, response, discharge_validated=record_id is not None)
+    decision = assess(parse_case(triage_case), extra_findings=extra)
+    stored = store_outcome(factory, config, snapshot, token, response, decision, error, evidence_record_id=record_id)
     if not stored:
         log.info("case %s: claim was taken over; this run's outcome is discarded", case_id)
         return "lost_claim"
@@ -174,8 +233,14 @@ def store_outcome(
     response: AnalyzeResponse | None,
     decision: Decision,
     error: str,
+    *,
+    evidence_record_id: int | None = None,
 ) -> bool:
-    """In one transaction: the model result, the decision, the new status and the outgoing messages."""
+    """In one transaction: the model result, the decision, the new status and the outgoing messages.
+
+    The model's own answer goes to the patient only when `triage.patient_answer` allows it (their language,
+    readable, no certainty, no reassurance at a serious tier); the clinician always sees it.
+    """
     now = utcnow()
     forward = decision.forward_to_clinician or response is None
     if response is None:
@@ -198,7 +263,7 @@ def store_outcome(
         if result.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return False
-        reasons = [{"code": r.code, "text": r.text, "tier": r.tier} for r in decision.reasons]
+        reasons = stored_reasons(decision)
         session.add(
             TriageDecision(
                 case_id=snapshot.case_id,
@@ -207,6 +272,9 @@ def store_outcome(
                 reasons=reasons,
                 ruleset_version=decision.ruleset_version,
                 model_used=response is not None,
+                findings=stored_findings(decision),
+                text_read=snapshot.patient_text,
+                evidence_record_id=evidence_record_id,
             )
         )
         if response is not None:
@@ -221,10 +289,12 @@ def store_outcome(
                     image_quality=list(response.image_quality),
                     answer_text=response.answer,
                     latency_ms=response.timings.total_ms,
+                    model_identity=identity_of(response),
                 )
             )
             if response.answer:
                 session.add(Message(case_id=snapshot.case_id, role="assistant", text=response.answer))
+        answer = patient_answer.check(response.answer, snapshot.language, decision.tier) if response else None
         payload = {
             "tier": decision.tier,
             "forwarded": forward,
@@ -232,7 +302,9 @@ def store_outcome(
             "reasons": reasons,
             "differential": [d.model_dump() for d in response.differential[:3]] if response else [],
             "findings": response.findings[:5] if response else [],
-            "answer": response.answer if response else "",
+            # The model's words, only when the patient may read them; the clinician sees them in the inbox.
+            "answer": response.answer.strip() if response is not None and answer and answer.shown else "",
+            "answer_left_out": answer.why if response is not None and answer and not answer.shown else "",
             "language": snapshot.language,
         }
         queue_decision(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage import dispatch, followup, pipeline, review
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker, transaction
+from triage.evidence import EvidenceCache
 from triage.images import ImageStore, load_keys
 from triage.model_client import ModelClient
 from triage.models import AuditEvent, CaseImage, utcnow
@@ -51,9 +52,14 @@ class Resources:
         )
 
     @cached_property
+    def evidence(self) -> EvidenceCache:
+        return EvidenceCache(self.sessions)
+
+    @cached_property
     def pipeline_config(self) -> pipeline.PipelineConfig:
         return pipeline.PipelineConfig(
-            clinician_chat_id=self.settings.clinician_chat_id, stuck_after_s=self.settings.stuck_case_after_s
+            clinician_chat_id=self.settings.clinician_chat_id, stuck_after_s=self.settings.stuck_case_after_s,
+            evidence=self.evidence.record_id,
         )
 
 

@@ -15,7 +15,8 @@ from triage.evaluate.labels import LabelledCase
 from triage.evaluate.simulate import SimulatedModel
 from triage.images import CleanImage, ImageRejected, sanitize_image
 from triage.model_client import ModelClient, ModelUnavailable
-from triage.pipeline import CaseSnapshot, _own_quality, build_model_request
+from triage.pipeline import CaseSnapshot, build_model_request
+from triage.pipeline import own_quality as in_model_terms
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class ServerModel:
             if isinstance(photo, str):
                 return ModelAnswer(None, error=photo)
             photos.append(photo)
-        own_quality = [_own_quality(str(photo.quality.get("verdict", "good"))) for photo in photos]
+        own_quality = [in_model_terms(str(photo.quality.get("verdict", "good"))) for photo in photos]
         request = build_model_request(snapshot_of(case, own_quality))
         try:
             response = self._client.analyze(request, [photo.data for photo in photos])
