@@ -29,6 +29,7 @@ class Step:
     options: tuple[Option, ...]
     columns: int = 1
     typed: bool = False  # the patient may also type the answer (age)
+    unsure: bool = False  # a multi-select with a "Not sure" button: its unticked keys go to `answers.skipped`
 
 
 def _opts(prefix: str, values: list[Any], codes: list[str] | None = None) -> tuple[Option, ...]:
@@ -43,6 +44,7 @@ EMERGENCY_SCREEN = ["difficulty_breathing", "swelling_face_lips_tongue", "non_bl
 SYMPTOMS = ["itch", "pain", "severe_pain", "bleeding", "oozing", "inflammation", "blisters", "skin_peeling",
             "mucosal_involvement", "rapidly_spreading", "new_medication", "non_healing"]
 MOLE = ["changing_size", "changing_shape", "changing_colour", "diameter_7mm_or_more", "change_in_sensation"]
+SKIN_TYPES = ["I", "II", "III", "IV", "V", "VI"]  # Fitzpatrick, asked in plain words (how the skin reacts to sun)
 
 STEPS: tuple[Step, ...] = (
     Step("age", "single", "q.age", _opts("age", [0.15, 5, 35, 70], ["infant", "child", "adult", "older"]),
@@ -52,13 +54,15 @@ STEPS: tuple[Step, ...] = (
          _opts("duration", [0, 3, 14, 45, 120], ["day", "week", "month", "quarter", "longer"])),
     Step("extent", "single", "q.extent", _opts("extent", ["single_spot", "small_area", "large_area", "most_of_body"])),
     Step("emergency", "multi", "q.emergency", _opts("symptom", EMERGENCY_SCREEN)),
-    Step("symptoms", "multi", "q.symptoms", _opts("symptom", SYMPTOMS), columns=2),
-    Step("mole", "multi", "q.mole", _opts("symptom", MOLE)),
+    Step("symptoms", "multi", "q.symptoms", _opts("symptom", SYMPTOMS), columns=2, unsure=True),
+    Step("mole", "multi", "q.mole", _opts("symptom", MOLE), unsure=True),
     Step("pregnant", "single", "q.pregnant", _opts("answer", [True, False, None], ["yes", "no", "na"]), columns=3),
     Step("immunosuppressed", "single", "q.immunosuppressed",
          _opts("answer", [True, False, None], ["yes", "no", "unknown"]), columns=3),
     Step("diabetes", "single", "q.diabetes", _opts("answer", [True, False, None], ["yes", "no", "unknown"]),
          columns=3),
+    # Never used for the tier (CLINICAL.md "Skin type"): for seeing how well the service serves every skin type.
+    Step("skin_type", "single", "q.skin_type", _opts("skin", SKIN_TYPES)),
 )
 BY_KEY = {step.key: step for step in STEPS}
 AGE_KEYS = frozenset(o.label for o in BY_KEY["age"].options)
@@ -116,6 +120,11 @@ def choose(step: Step, answers: dict[str, Any], value: Any, typed: TypedAge | No
             result["patient"].pop(step.key, None)
         else:
             result["patient"][step.key] = value
+    elif step.key == "skin_type":
+        if value is None:
+            result["patient"].pop("skin_type", None)
+        else:
+            result["patient"]["skin_type"] = value
     elif step.key == "duration":
         result["answers"]["duration_days"] = value
     elif step.key == "extent":
@@ -124,10 +133,29 @@ def choose(step: Step, answers: dict[str, Any], value: Any, typed: TypedAge | No
 
 
 def skip(step: Step, answers: dict[str, Any]) -> dict[str, Any]:
-    """Answers with this step left unknown (Skip): single choices are removed; multi-selects keep what is ticked."""
+    """Answers with this step left unknown (Skip), or a multi-select answered (Done / None of these: what is not
+    ticked means no, and the step leaves `answers.skipped`). Single choices are removed."""
     if step.kind == "multi":
-        return answers
+        return _skipped(step, answers, [])
     return choose(step, answers, None) if step.key != "age" else _without_age(answers)
+
+
+def unsure(step: Step, answers: dict[str, Any]) -> dict[str, Any]:
+    """Answers after "Not sure" on a multi-select: what is ticked stays, and every key not ticked is unknown, not
+    no (`answers.skipped`; CLINICAL.md "Unknown is not no")."""
+    chosen = set(answers["answers"].get("symptoms", []))
+    return _skipped(step, answers, [o.value for o in step.options if o.value not in chosen])
+
+
+def _skipped(step: Step, answers: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
+    own = {str(o.value) for o in step.options}
+    kept = [k for k in result["answers"].get("skipped", []) if k not in own] + keys
+    if kept:
+        result["answers"]["skipped"] = kept
+    else:
+        result["answers"].pop("skipped", None)
+    return result
 
 
 def _without_age(answers: dict[str, Any]) -> dict[str, Any]:

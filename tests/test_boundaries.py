@@ -92,7 +92,7 @@ def test_every_message_the_code_asks_for_exists() -> None:
     dynamic |= {o.label for s in qn.STEPS for o in s.options} | {f"symptom.{x}" for x in SYMPTOMS}
     dynamic |= {f"site.{x}" for x in BODY_SITES} | {f"extent.{x}" for x in EXTENTS}
     dynamic |= {f"condition.{x}" for x in CONDITIONS}
-    dynamic |= {f"age_value.{x}" for x in ("years", "months", "weeks")}
+    dynamic |= {f"age_value.{x}" for x in ("years", "months", "weeks")} | {"btn_unsure"}
     assert len(literal) > 40
     assert literal | dynamic <= set(english), sorted((literal | dynamic) - set(english))
 

@@ -74,7 +74,8 @@ async def _photo(phone: PatientPhone, needle: str = "✓") -> None:
 
 
 async def _questionnaire(phone: PatientPhone) -> None:
-    """Answer every step: adult, face, 1-6 days, one spot, no emergency signs, itch, not a mole, no, no, no."""
+    """Answer every step: adult, face, 1-6 days, one spot, no emergency signs, itch, not a mole, no, no, no, and
+    skin type IV."""
     await phone.tap(":done")  # Continue after the photos
     await phone.expect("?")
     await phone.tap(":age:adult")
@@ -95,6 +96,8 @@ async def _questionnaire(phone: PatientPhone) -> None:
     for step in ("pregnant", "immunosuppressed", "diabetes"):
         await phone.expect("?")
         await phone.tap(f":{step}:no")
+    await phone.expect("?")
+    await phone.tap(":skin_type:IV")  # how the skin reacts to sun: asked in plain words, never changes the tier
 
 
 def _model(answer: str) -> ModelClient:
@@ -133,7 +136,7 @@ async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], 
     case = _case(web)
     assert case.status == CaseStatus.QUEUED and case.language == language
     assert case.answers == {"patient": {"age_years": 35, "age_answer": {"group": "adult"}, "pregnant": False,
-                                        "immunosuppressed": False, "diabetes": False},
+                                        "immunosuppressed": False, "diabetes": False, "skin_type": "IV"},
                             "answers": {"symptoms": ["itch"], "body_sites": ["face"], "duration_days": 3,
                                         "extent": "single_spot"}}
     assert case.patient_text == "It itches at night"
@@ -141,11 +144,13 @@ async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], 
     # The worker's part, in-process: the web process's outbox sender delivers the result.
     svc = services(web)
     config = pipeline.PipelineConfig(clinician_chat_id=None, stuck_after_s=600)
-    outcome = await asyncio.to_thread(pipeline.analyze_case, svc.sessions, svc.images, _model("Dry skin."), config,
+    answer = "The photo shows dry, slightly red skin. Keep it moisturised and see a doctor if it spreads."
+    outcome = await asyncio.to_thread(pipeline.analyze_case, svc.sessions, svc.images, _model(answer), config,
                                       case.id)
     assert outcome == "triaged"
     result = await phone.expect(tier_word)
-    assert "Dry skin." in result
+    # The model answered in English: the patient reads its words only when they are in the patient's language.
+    assert (answer in result) == (language == "en")
     # Follow-up question about the result goes to the queue with the case.
     await phone.send("Can I use a moisturiser?")
     await phone.expect(followup)
@@ -445,3 +450,40 @@ async def test_a_forged_action_on_the_confirmation_screen_changes_nothing(web: T
     await phone.tap_data(submit)
     await phone.expect("being analysed")
     assert _case(web).status == CaseStatus.QUEUED
+
+
+async def test_not_sure_is_recorded_as_unknown_not_no_and_shown_back(web: TestClient[Any, Any],
+                                                                     telegram: FakeBotAPI) -> None:
+    phone = PatientPhone(web, telegram, 112)
+    await _consent(phone)
+    await _photo(phone)
+    await phone.tap(":done")
+    await phone.expect("How old")
+    await phone.tap(":age:adult")
+    for _ in range(4):  # where, how long, how much, emergency signs
+        await phone.expect("?")
+        await phone.tap(lambda data: data.endswith((":_skip", ":_done")))
+    await phone.expect("Which of these do you have")
+    await phone.tap(":symptoms:itch")
+    await phone.tap(":_done")
+    await phone.expect("mole or a spot")
+    await phone.tap(":mole:changing_size")
+    await phone.tap(":_unsure")  # the patient does not know about the rest
+    await phone.expect("pregnant")
+    answers = _case(web).answers["answers"]
+    assert "changing_size" in answers["symptoms"]
+    assert answers["skipped"] == ["changing_shape", "changing_colour", "diameter_7mm_or_more", "change_in_sensation"]
+    await phone.tap(":_back")  # back to the mole question, answered this time: no longer unknown
+    await phone.expect("mole or a spot")
+    await phone.tap(":_done")
+    await phone.expect("pregnant")
+    assert "skipped" not in _case(web).answers["answers"]
+    await phone.tap(":_back")
+    await phone.expect("mole or a spot")
+    await phone.tap(":_unsure")
+    for _ in range(4):  # pregnant, immune system, diabetes, skin type: skipped
+        await phone.expect("?")
+        await phone.tap(":_skip")
+    await phone.tap(":skip")  # no words
+    summary = await phone.expect("Please check")
+    assert f"Not sure about: {t('en', 'symptom.changing_shape')}, {t('en', 'symptom.changing_colour')}" in summary

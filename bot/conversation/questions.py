@@ -19,6 +19,7 @@ from triage import cases
 from triage.untrusted import clean_text
 
 FIRST = qn.FIRST
+SYMPTOM_KEYS = frozenset(o.label for step in qn.STEPS for o in step.options if o.label.startswith("symptom."))
 FREE_TEXT, CONFIRM = "_free_text", "_confirm"  # places after the questions, for the emergency pause
 
 
@@ -27,6 +28,8 @@ def question_keyboard(step: qn.Step, language: str, answers: dict[str, Any], non
     buttons = [InlineKeyboardButton(("✓ " if o.code in chosen else "") + t(language, o.label),
                                     callback_data=f"q:{nonce}:{step.key}:{o.code}") for o in step.options]
     rows = [buttons[i: i + step.columns] for i in range(0, len(buttons), step.columns)]
+    if step.unsure:
+        rows.append([InlineKeyboardButton(t(language, "btn_unsure"), callback_data=f"q:{nonce}:{step.key}:_unsure")])
     nav = [InlineKeyboardButton(t(language, "btn_back"), callback_data=f"q:{nonce}:{step.key}:_back")]
     if step.kind == "multi":
         label = "btn_done" if chosen else "btn_none"
@@ -124,8 +127,8 @@ async def question_answer(update: Update, context: Context) -> None:
         previous = qn.previous_step(step_key, answers)
         await go_to_step(turn, answers, previous or step_key, ctx.text)
         return
-    if code in ("_skip", "_done"):
-        answers = qn.skip(step, answers)
+    if code in ("_skip", "_done") or (code == "_unsure" and step.unsure):
+        answers = qn.unsure(step, answers) if code == "_unsure" else qn.skip(step, answers)
         await go_to_step(turn, answers, qn.next_step(step_key, answers), ctx.text)
         return
     option = next((o for o in step.options if o.code == code), None)
@@ -207,9 +210,14 @@ def summary(language: str, view: cases.CaseView) -> str:
     extent = given.get("extent")
     lines.append(t(language, "sum.extent", value=t(language, f"extent.{extent}") if extent else unknown))
     lines.append(t(language, "sum.symptoms", value=_symptom_labels(language, view.answers) or t(language, "none")))
+    if given.get("skipped"):
+        lines.append(t(language, "sum.unsure", value=", ".join(t(language, f"symptom.{s}") for s in given["skipped"]
+                                                               if f"symptom.{s}" in SYMPTOM_KEYS)))
     flags = [t(language, f"sum.{k}") for k in ("pregnant", "immunosuppressed", "diabetes") if patient.get(k)]
     if flags:
         lines.append(", ".join(flags))
+    if patient.get("skin_type") in qn.SKIN_TYPES:
+        lines.append(t(language, "sum.skin_type", value=t(language, f"skin.{patient['skin_type']}")))
     if view.text:
         lines.append(t(language, "sum.text", value=esc(view.text[:500])))
     return "\n".join(lines)
