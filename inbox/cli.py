@@ -1,10 +1,13 @@
-"""`python -m inbox`: manage clinician accounts from the command line (the first admin is made here).
+"""`python -m inbox`: manage clinician accounts and models' evaluation records from the command line (the first
+admin is made here).
 
     python -m inbox create-user --email a@example.org --name "Dr A" --role admin --organisation north
     python -m inbox list-users [--organisation north]
     python -m inbox deactivate-user --email a@example.org
     python -m inbox activate-user --email a@example.org
     python -m inbox set-password --email a@example.org
+    python -m inbox list-evidence
+    python -m inbox revoke-evidence --id 3 --by "Dr A" --reason "weights replaced"
 
 Passwords are read from standard input when it is not a terminal (one line), else asked for twice without
 echo. They never go on the command line, where other users and the shell history would see them.
@@ -22,7 +25,7 @@ from typing import TextIO
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import accounts
+from triage import accounts, evidence
 from triage.config import ConfigError, load_settings
 from triage.db import make_engine, make_sessionmaker
 
@@ -46,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
         ("set-password", "set a new password (from stdin or a prompt) and unlock the account"),
     ):
         commands.add_parser(name, help=text).add_argument("--email", required=True)
+    commands.add_parser("list-evidence", help="list the models' evaluation records (triage.evaluate --record)")
+    revoke = commands.add_parser("revoke-evidence", help="revoke an evaluation record: its model no longer sends "
+                                 "benign lesions home")
+    revoke.add_argument("--id", type=int, required=True)
+    revoke.add_argument("--by", required=True, help="who revokes it (for the audit)")
+    revoke.add_argument("--reason", required=True)
     return parser
 
 
@@ -94,6 +103,18 @@ def run(args: argparse.Namespace, factory: sessionmaker[Session], stdin: TextIO,
         target = _account(factory, args.email)
         accounts.set_password(factory, target.id, read_password(stdin), actor=ACTOR)
         print(f"{target.email}: password set, account unlocked, sessions ended", file=out)
+    elif args.command == "list-evidence":
+        for view in evidence.records(factory):
+            state = "revoked" if view.revoked_at else ("counts" if view.counts else "does not meet the thresholds")
+            print(f"{view.id}\t{view.identity[:12]}\t{view.model_id}\t{view.backend}/{view.quantization}\t"
+                  f"{view.split}\t{view.recorded_at:%Y-%m-%d}\t{view.recorded_by}\t{state}", file=out)
+    elif args.command == "revoke-evidence":
+        try:
+            view = evidence.revoke(factory, args.id, by=args.by, reason=args.reason)
+        except evidence.EvidenceError as exc:
+            raise accounts.AccountError(str(exc)) from None
+        print(f"evidence record {view.id} revoked: model {view.model_id} no longer sends benign lesions home "
+              f"(within {evidence.CACHE_S:.0f} s on every worker)", file=out)
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, out: TextIO | None = None) -> int:

@@ -128,3 +128,32 @@ def test_an_interrupted_run_keeps_its_cases_and_resumes(model_server: Proc, tmp_
     assert again.returncode == 0, again.stderr
     assert f"resuming: {done_before} of 60 cases already done" in again.stderr
     assert [r["case_id"] for r in read_rows(results)] == [f"c{i}" for i in range(60)]
+
+
+def test_a_run_through_a_real_model_server_is_recorded_for_its_identity(
+    model_server: Proc, labels: Path, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import httpx
+
+    from tests.conftest import migrate
+    from triage import evidence
+    from triage.db import make_engine, make_sessionmaker
+
+    migrate(sqlite_url)
+    monkeypatch.setenv("DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    assert evaluate("--csv", str(labels), "--no-model", "--record", "--split", "all",
+                    "--out", str(tmp_path / "none")) == 2  # fmt: skip
+    assert "--record needs a running model server" in capsys.readouterr().err
+    assert evaluate("--csv", str(labels), "--model-url", model_server.url, "--split", "all", "--record",
+                    "--recorded-by", "Dr Eval", "--out", str(tmp_path / "r")) == 0  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "evidence record 1 for model" in printed and "does not meet the thresholds" in printed  # 10 cases
+    identity = httpx.get(f"{model_server.url}/healthz").json()["identity"]["identity"]
+    sessions = make_sessionmaker(make_engine(sqlite_url))
+    [view] = evidence.records(sessions)
+    assert (view.identity, view.recorded_by, view.split, view.meets) == (identity, "Dr Eval", "all", False)
+    assert view.figures["counts"]["lesion_cases"] == len(CASES)
+    assert evidence.validating_record(sessions, identity) is None
+    sessions.kw["bind"].dispose()

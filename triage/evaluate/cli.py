@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 import httpx
 
 from triage.config import ConfigError, load_settings
+from triage.db import make_engine, make_sessionmaker
 from triage.evaluate.answers import Answerer, ServerModel, rules_only, simulated
 from triage.evaluate.compare import comparison, load_other_run
 from triage.evaluate.document import Block
@@ -30,7 +31,9 @@ from triage.evaluate.results import CaseResult, ResultWriter, read_results, writ
 from triage.evaluate.run import ModelServerDown, evaluate_all
 from triage.evaluate.simulate import load_simulated_model
 from triage.evaluate.summary import summarise
+from triage.evidence import EvidenceError, record
 from triage.model_client import ModelClient
+from triage.rules import RULESET_VERSION
 
 EXIT_BAD_INPUT = 2
 EXIT_MODEL_DOWN = 3
@@ -68,6 +71,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=8, metavar="N", help="model requests in flight (default 8)")
     p.add_argument("--compare", metavar="DIR", help="another report folder to set beside this run")
     p.add_argument("--restart", action="store_true", help="discard the per-case results already in --out")
+    p.add_argument("--record", action="store_true",
+                   help="store the figures as an evidence record for the model server's identity (DATABASE_URL); "
+                        "a record meeting CLINICAL.md's thresholds lets that model send benign lesions home")
+    p.add_argument("--recorded-by", metavar="NAME", default=os.environ.get("USER", ""),
+                   help="who ran the evaluation, for the record and the audit (default: $USER)")
     return p
 
 
@@ -100,6 +108,8 @@ def _evaluate(args: argparse.Namespace, command: str) -> int:
     dataset, cases = _load_cases(args)
     split = args.split or ("dev" if any(case.split for case in cases) else "all")
     cases = _select(cases, split, args.only_with_images, args.limit)
+    if args.record and (args.no_model or args.simulate):
+        raise BadInput("--record needs a running model server: a record is evidence about one real model")
     answerer, mode, description = _answerer(args, cases)
     out = Path(args.out)
     other = load_other_run(Path(args.compare)) if args.compare else None
@@ -123,7 +133,40 @@ def _evaluate(args: argparse.Namespace, command: str) -> int:
         blocks, metrics["comparison"] = comparison(metrics, results, other[0], other[1], args.compare, malignant)
     write_report(out, metrics, blocks, lambda message: print(f"evaluate: {message}", file=sys.stderr))
     _print_summary(metrics, out)
+    if args.record:
+        return _record(args, metrics, split, dataset)
     return 0
+
+
+def _record(args: argparse.Namespace, metrics: dict[str, Any], split: str, dataset: str) -> int:
+    """Store the run as an evidence record for the identity the model server reports now (it must be the one
+    that answered: the identity is read before the run and again after it)."""
+    url = (args.model_url or load_settings().model_server_url).rstrip("/")
+    before, after = getattr(args, "identity_before", {}), _identity(url)
+    if not before or before != after:
+        raise BadInput("the model server's identity changed during the run (or it reports none): not recorded")
+    sessions = make_sessionmaker(make_engine(load_settings().resolved_database_url, pool_size=1))
+    figures = {**metrics["evidence"], "headline": metrics["headline"].get("validated", {})}
+    try:
+        view = record(sessions, identity=after, dataset=dataset, split=split, ruleset_version=RULESET_VERSION,
+                      figures=figures, recorded_by=args.recorded_by)
+    except EvidenceError as error:
+        raise BadInput(str(error)) from None
+    finally:
+        sessions.kw["bind"].dispose()
+    state = "meets CLINICAL.md's thresholds" if view.meets else "does not meet the thresholds: " + "; ".join(
+        view.reasons)
+    print(f"evidence record {view.id} for model {view.model_id} ({view.identity[:12]}): {state}")
+    return 0
+
+
+def _identity(url: str) -> dict[str, Any]:
+    try:
+        body = httpx.get(f"{url}/healthz", timeout=30).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    identity = body.get("identity") if isinstance(body, dict) else None
+    return identity if isinstance(identity, dict) else {}
 
 
 def _load_cases(args: argparse.Namespace) -> tuple[str, list[LabelledCase]]:
@@ -162,6 +205,7 @@ def _answerer(args: argparse.Namespace, cases: list[LabelledCase]) -> tuple[Answ
         raise BadInput(f"configuration error: {error}") from None
     url = (args.model_url or settings.model_server_url).rstrip("/")
     _check_server(url)
+    args.identity_before = _identity(url)
     client = ModelClient(url, timeout_s=settings.model_timeout_s, max_attempts=settings.model_max_attempts,
                          backoff_s=settings.model_retry_backoff_s)  # fmt: skip
     server = ServerModel(client, max_image_bytes=settings.max_image_bytes,
