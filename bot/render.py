@@ -94,7 +94,9 @@ def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, An
     if not payload.get("model_used", True):
         lines.append("<i>Model unavailable: triaged on answers alone.</i>")
     for reason in payload.get("reasons", [])[:4]:
-        lines.append(f"• {_esc(reason.get('text', ''))} <code>{_esc(reason.get('code', ''))}</code>")
+        words = "; ".join(f"“{_esc(e.get('text', ''))}”" for e in reason.get("evidence") or [] if e.get("text"))
+        lines.append(f"• {_esc(reason.get('text', ''))} <code>{_esc(reason.get('code', ''))}</code>"
+                     + (f" — <i>{words}</i>" if words else ""))
     differential = payload.get("differential", [])
     if differential:
         lines.append(

@@ -10,9 +10,10 @@ from typing import Any
 
 import jinja2
 from aiohttp import web
+from markupsafe import Markup, escape
 
 from inbox.context import ASSETS, CLINICIAN, CSRF, TEMPLATES, Assets
-from triage import review
+from triage import patient_answer, review
 from triage.rules import TIERS
 
 TIER_LABELS = {
@@ -72,6 +73,41 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
+def highlight(text: str, findings: list[dict[str, Any]]) -> Markup:
+    """The patient's words, escaped, with each finding the rules read from them marked (`<mark>`, its concept as
+    the title). A span that does not match its words (another text) is found by its words, or left unmarked."""
+    spans: list[tuple[int, int, str]] = []
+    for finding in findings:
+        words, start = str(finding.get("text", "")), finding.get("start")
+        if not words:
+            continue
+        if not (isinstance(start, int) and text[start:start + len(words)] == words):
+            start = text.find(words)
+            if start < 0:
+                continue
+        spans.append((start, start + len(words), str(finding.get("concept", "")).replace("_", " ")))
+    out, at = [], 0
+    for start, end, concept in sorted(spans):
+        if start < at:
+            continue  # overlapping: the first one stays marked
+        out.append(escape(text[at:start]))
+        out.append(Markup('<mark title="{}">{}</mark>').format(concept, text[start:end]))
+        at = end
+    out.append(escape(text[at:]))
+    return Markup("").join(out)
+
+
+def evidence_words(reason: dict[str, Any]) -> str:
+    """The patient's words a reason was read from, quoted, or ''."""
+    return "; ".join(f"“{e.get('text', '')}”" for e in reason.get("evidence") or [] if e.get("text"))
+
+
+def model_answer_verdict(answer: str, language: str, tier: str | None) -> str:
+    """Whether the model's answer reached the patient, as the worker decided (`triage.patient_answer`)."""
+    verdict = patient_answer.check(answer, language, tier or "routine")
+    return "shown to the patient" if verdict.shown else f"left out of the patient's message ({verdict.why})"
+
+
 def make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("inbox", "templates"),
@@ -88,7 +124,10 @@ def make_environment() -> jinja2.Environment:
         condition_label=review.condition_label,
         disposition_label=lambda d: review.DISPOSITIONS.get(d, d),
         percent=percent,
+        highlight=highlight,
+        evidence_words=evidence_words,
     )
+    env.globals.update(model_answer_verdict=model_answer_verdict)
     env.globals.update(TIERS=TIERS, TIER_LABELS=TIER_LABELS)
     return env
 

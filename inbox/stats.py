@@ -4,7 +4,10 @@
 - median wait from submission to claim, per triage tier;
 - agreement of the triage tier with the clinicians: for every case a clinician has decided on (an outcome
   recorded, or the tier changed), the triage tier against the tier the case ended with, as a confusion table
-  and a share; the dispositions per triage tier; and how often the model's first condition was the final one.
+  and a share; the dispositions per triage tier; and how often the model's first condition was the final one;
+- the same agreement by skin type (the patient's answer to "how does the skin react to the sun", Fitzpatrick
+  I-VI; CLINICAL.md "Skin type"), to see whether the service serves every skin type as well;
+- the model answering now (the identity of the latest result) and its evidence record, if any.
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage import evidence
 from triage.accounts import ClinicianView, as_utc
 from triage.db import transaction
+from triage.evidence import RecordView
 from triage.models import Case, CaseStatus, ModelResult, TriageDecision, utcnow
 from triage.review import audit
 from triage.rules import TIERS
@@ -40,6 +45,8 @@ class Dashboard:
     agreed: int
     dispositions: dict[tuple[str, str], int]
     model_top1: tuple[int, int]  # (matched the final diagnosis, cases with both)
+    by_skin_type: dict[str, tuple[int, int]] = field(default_factory=dict)  # skin type -> (agreed, decided)
+    model: ModelOnDuty | None = None
 
     @property
     def agreement(self) -> float | None:
@@ -52,6 +59,21 @@ class Dashboard:
 
 
 @dataclass(frozen=True)
+class ModelOnDuty:
+    """The model whose answer is the newest, and the evidence record that lets it send benign lesions home."""
+
+    model_id: str
+    backend: str
+    identity: str
+    last_answer: dt.datetime
+    record: RecordView | None  # the record that counts now, if any
+    records: int  # every record of this identity (revoked or not meeting the thresholds included)
+
+
+SKIN_TYPES = ("I", "II", "III", "IV", "V", "VI", "not given")
+
+
+@dataclass(frozen=True)
 class _Row:
     id: int
     tier: str | None
@@ -61,6 +83,7 @@ class _Row:
     disposition: str | None
     diagnosis: str | None
     overridden: bool
+    skin_type: str
 
 
 def dashboard(
@@ -73,7 +96,8 @@ def dashboard(
     submitted = func.coalesce(Case.submitted_at, Case.created_at)
     with transaction(factory) as session:
         rows = [
-            _Row(r.id, r.tier, r.status, as_utc(r.submitted), r.claimed_at, r.disposition, r.final_diagnosis, r.over)
+            _Row(r.id, r.tier, r.status, as_utc(r.submitted), r.claimed_at, r.disposition, r.final_diagnosis, r.over,
+                 _skin_type(r.answers))
             for r in session.execute(
                 select(
                     Case.id,
@@ -84,6 +108,7 @@ def dashboard(
                     Case.disposition,
                     Case.final_diagnosis,
                     Case.tier_override_reason.is_not(None).label("over"),
+                    Case.answers,
                 ).where(
                     Case.organisation == actor.organisation,
                     Case.status != CaseStatus.COLLECTING,
@@ -96,7 +121,25 @@ def dashboard(
         differentials = _first_by_case(session, ModelResult, ModelResult.differential, ids)
         top1 = {case_id: (d[0].get("condition") if d else None) for case_id, d in differentials.items()}
         audit(session, actor.actor, "dashboard.viewed", days=days)
-    return _summarise(rows, triage_tier, top1, first_day, days)
+        latest = session.execute(
+            select(ModelResult.model_id, ModelResult.backend, ModelResult.model_identity, ModelResult.created_at)
+            .join(Case, Case.id == ModelResult.case_id).where(Case.organisation == actor.organisation)
+            .order_by(ModelResult.id.desc()).limit(1)
+        ).first()
+    summary = _summarise(rows, triage_tier, top1, first_day, days)
+    return replace(summary, model=_on_duty(factory, latest) if latest is not None else None)
+
+
+def _on_duty(factory: sessionmaker[Session], latest: Any) -> ModelOnDuty:
+    known = evidence.records(factory, latest.model_identity) if latest.model_identity else []
+    counting = next((view for view in known if view.counts), None)
+    return ModelOnDuty(latest.model_id, latest.backend, latest.model_identity, as_utc(latest.created_at), counting,
+                       len(known))
+
+
+def _skin_type(answers: Any) -> str:
+    value = ((answers or {}).get("patient") or {}).get("skin_type") if isinstance(answers, dict) else None
+    return value if value in SKIN_TYPES[:-1] else "not given"
 
 
 def _first_by_case(
@@ -120,6 +163,8 @@ def _summarise(
     unclaimed: Counter[str] = Counter()
     confusion: Counter[tuple[str, str]] = Counter()
     dispositions: Counter[tuple[str, str]] = Counter()
+    skin_decided: Counter[str] = Counter()
+    skin_agreed: Counter[str] = Counter()
     matched = compared = 0
     for row in rows:
         given = str(triage_tier.get(row.id) or row.tier or "")
@@ -134,6 +179,8 @@ def _summarise(
             unclaimed[given] += 1
         if row.disposition or row.overridden:
             confusion[(given, row.tier or given)] += 1
+            skin_decided[row.skin_type] += 1
+            skin_agreed[row.skin_type] += int((row.tier or given) == given)
         if row.disposition:
             dispositions[(given, row.disposition)] += 1
         model_first = top1.get(row.id)
@@ -153,4 +200,5 @@ def _summarise(
         agreed=sum(n for (a, b), n in confusion.items() if a == b),
         dispositions=dict(dispositions),
         model_top1=(matched, compared),
+        by_skin_type={skin: (skin_agreed[skin], skin_decided[skin]) for skin in SKIN_TYPES},
     )

@@ -69,3 +69,11 @@ def test_the_alert_and_summary_show_the_age_as_the_patient_gave_it() -> None:
 def test_followup_answers() -> None:
     assert "not a diagnosis" in render.followup_answer({"answer": "Use a mild soap.", "language": "en"})
     assert "automatiquement" in render.followup_answer({"failed": True, "language": "fr"})
+
+
+def test_the_alert_quotes_the_patients_words_a_reason_came_from() -> None:
+    payload = {**PAYLOAD, "tier": "emergency", "reasons": [
+        {"code": "red_flag.fever_non_blanching_rash", "text": "Fever with a rash", "tier": "emergency",
+         "evidence": [{"concept": "fever", "text": "39,2"}, {"concept": "non_blanching_rash", "text": "stay <b>"}]}]}
+    alert = render.clinician_alert(5, payload, None, limit=render.MESSAGE_LIMIT)
+    assert "— <i>“39,2”; “stay &lt;b&gt;”</i>" in alert

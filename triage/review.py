@@ -121,6 +121,9 @@ class DecisionView:
     ruleset_version: str
     model_used: bool
     at: dt.datetime
+    findings: list[dict[str, Any]] = field(default_factory=list)  # read from the words: concept, text, start, end
+    text_read: str = ""
+    evidence_record_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -396,7 +399,8 @@ def _actor_name(actor: str, names: dict[int, str]) -> str:
 
 
 def _decision_view(d: TriageDecision) -> DecisionView:
-    return DecisionView(d.tier, d.forward_to_clinician, list(d.reasons), d.ruleset_version, d.model_used, d.created_at)
+    return DecisionView(d.tier, d.forward_to_clinician, list(d.reasons), d.ruleset_version, d.model_used, d.created_at,
+                        list(d.findings or []), d.text_read or "", d.evidence_record_id)
 
 
 def _model_view(r: ModelResult) -> ModelView:
