@@ -134,7 +134,10 @@ CONDITIONS: tuple[ConditionInfo, ...] = (
     ConditionInfo("kaposi_sarcoma", "Kaposi sarcoma", "C46.9", "soon", note="suspected-cancer pathway"),
     ConditionInfo("leprosy", "leprosy", "A30.9", "routine", note="clinician must confirm; public health", forward=True),
     ConditionInfo("cutaneous_leishmaniasis", "cutaneous leishmaniasis", "B55.1", "routine"),
-    ConditionInfo("basal_cell_carcinoma", "basal cell carcinoma", "C44.91", "routine", source=_NG12),
+    # A suspected skin cancer, even a slow one, is confirmed by a clinician: routine, but forwarded (NICE NG12 refers
+    # suspected BCC routinely; CLINICAL.md counts BCC among the malignant lesions that must reach a clinician).
+    ConditionInfo("basal_cell_carcinoma", "basal cell carcinoma", "C44.91", "routine", source=_NG12,
+                  note="suspected skin cancer: a clinician confirms", forward=True),
     ConditionInfo("actinic_keratosis", "actinic keratosis", "L57.0", "routine"),
     ConditionInfo("psoriasis", "psoriasis", "L40.9", "routine"),
     ConditionInfo("atopic_dermatitis", "atopic dermatitis (eczema)", "L20.9", "routine"),
