@@ -202,3 +202,30 @@ def test_the_request_carries_every_canonical_condition(sessions: sessionmaker[Se
 
     assert set(request["candidates"]) == set(CONDITION_TIERS)
     assert "images" not in request
+
+
+def test_the_model_reading_the_words_can_add_a_red_flag_never_remove_one(
+    sessions: sessionmaker[Session], store: ImageStore
+) -> None:
+    text = "there's a weird heaviness in my chest when i go up stairs"  # no rule reads this as breathing trouble
+    quote = "heaviness in my chest"
+    model = Model(_response([("urticaria", 0.9), ("other", 0.1)]),
+                  concepts=[{"key": "difficulty_breathing", "quote": quote, "start": text.index(quote)},
+                            {"key": "fever", "quote": "a fever I never mentioned", "start": 0}])  # not in the words
+    case_id = _queued_case(sessions, store, text=text)
+    assert pipeline.analyze_case(sessions, store, model.client(), CONFIG, case_id) == "triaged"
+    assert len(model.concept_requests) == 1
+    with sessions() as session:
+        case = session.get_one(Case, case_id)
+        decision = session.scalar(select(TriageDecision))
+        assert decision is not None
+        assert case.tier == "emergency"  # difficulty breathing with a rash
+        found = {f["concept"]: f for f in decision.findings}
+        assert found["difficulty_breathing"]["text"] == quote and found["difficulty_breathing"]["source"] == "model"
+        assert "fever" not in found  # a claim without the patient's words behind it is dropped
+    # A model that finds nothing takes nothing away: the rules' own reading stands.
+    quiet = Model(_response([("urticaria", 0.9), ("other", 0.1)]))
+    second = _queued_case(sessions, store, text="my lips are swelling and I can't breathe", user=78)
+    pipeline.analyze_case(sessions, store, quiet.client(), CONFIG, second)
+    with sessions() as session:
+        assert session.get_one(Case, second).tier == "emergency"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -34,7 +35,10 @@ RULES_DIR = Path(triage.rules.__file__).parent
 CLINICAL_MD = next(
     (
         path
-        for path in (parent / "shared" / "CLINICAL.md" for parent in Path(__file__).resolve().parents)
+        for path in (
+            *([Path(os.environ["SHARED_DIR"]) / "CLINICAL.md"] if os.environ.get("SHARED_DIR") else []),
+            *(parent / "shared" / "CLINICAL.md" for parent in Path(__file__).resolve().parents),
+        )
         if path.exists()
     ),
     None,
