@@ -20,6 +20,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
+from bot import render
 from bot.services import services_of
 from bot.texts import t
 from triage import accounts, review
@@ -119,6 +120,8 @@ def render_reply(payload: dict[str, Any]) -> str:
     language = str(payload.get("language", "en"))
     clinician = html.escape(str(payload.get("clinician") or "a clinician"), quote=False)[:200]
     header = t(language, "clinician_reply_header", clinician=clinician)
+    if payload.get("audience") == "chw":  # to a health worker: which of their patients this is about
+        header = render.patient_label(payload) + "\n" + header
     footer = t(language, "clinician_reply_footer")
     body = _escape_within(str(payload.get("text", "")), MESSAGE_LIMIT - len(header) - len(footer) - 4)
     return f"{header}\n\n{body}\n\n{footer}"

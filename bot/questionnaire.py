@@ -86,7 +86,7 @@ def selected(step: Step, answers: dict[str, Any]) -> set[str]:
 def toggle(step: Step, answers: dict[str, Any], code: str) -> dict[str, Any]:
     """Answers with one option of a multi-select step switched on or off."""
     option = next(o for o in step.options if o.code == code)
-    result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
+    result = {**answers, "patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
     field = "body_sites" if step.key == "body_sites" else "symptoms"
     values = list(result["answers"].get(field, []))
     if option.value in values:
@@ -109,7 +109,7 @@ def choose(step: Step, answers: dict[str, Any], value: Any, typed: TypedAge | No
     For the age, `patient.age_answer` keeps what the patient chose or typed (`{"group": "adult"}`, `{"n": 3,
     "unit": "months"}`), so that what they read back is what they said, not the number the rules use.
     """
-    result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
+    result = {**answers, "patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
     if step.key == "age":
         result["patient"]["age_years"] = value
         group = next((o.code for o in step.options if o.value == value), None)
@@ -148,7 +148,7 @@ def unsure(step: Step, answers: dict[str, Any]) -> dict[str, Any]:
 
 
 def _skipped(step: Step, answers: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    result = {"patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
+    result = {**answers, "patient": dict(answers["patient"]), "answers": dict(answers["answers"])}
     own = {str(o.value) for o in step.options}
     kept = [k for k in result["answers"].get("skipped", []) if k not in own] + keys
     if kept:
@@ -160,10 +160,12 @@ def _skipped(step: Step, answers: dict[str, Any], keys: list[str]) -> dict[str, 
 
 def _without_age(answers: dict[str, Any]) -> dict[str, Any]:
     patient = {k: v for k, v in answers["patient"].items() if k not in ("age_years", "age_answer")}
-    return {"patient": patient, "answers": dict(answers["answers"])}
+    return {**answers, "patient": patient, "answers": dict(answers["answers"])}
 
 
 def _applies(step: Step, answers: dict[str, Any]) -> bool:
+    if step.key in answers.get("fixed", ()):  # given once for a managed patient (their health worker's intake)
+        return False
     age = answers["patient"].get("age_years")
     if step.key == "pregnant":
         return age is None or 10 <= age <= 60

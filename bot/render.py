@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from bot import questionnaire as qn
-from bot.texts import has_text, t
+from bot.texts import has_text, t, t_for
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
@@ -47,11 +47,14 @@ def patient_result(payload: dict[str, Any]) -> str:
     model's findings are for clinicians."""
     lang = str(payload.get("language", "en"))
     tier = str(payload.get("tier", "routine"))
-    parts = [t(lang, f"tier.{tier}")]
+    worker = payload.get("audience") == "chw"
+    parts = [t_for(lang, f"tier.{tier}", worker)]
     if payload.get("raised_from"):
-        parts.insert(0, t(lang, "tier_raised"))
+        parts.insert(0, t_for(lang, "tier_raised", worker))
+    if worker:
+        parts.insert(0, patient_label(payload))
     if not payload.get("model_used", True):
-        parts.append(t(lang, "no_model"))
+        parts.append(t_for(lang, "no_model", worker))
     reasons = patient_reasons(lang, payload)
     if reasons:
         parts.append(t(lang, "why", reasons=" ".join(reasons)))
@@ -59,7 +62,7 @@ def patient_result(payload: dict[str, Any]) -> str:
     if answer:
         parts.append(_esc(answer[:1200]))
     if payload.get("forwarded"):
-        parts.append(t(lang, "forwarded"))
+        parts.append(t_for(lang, "forwarded", worker))
     parts.append(t(lang, "disclaimer"))
     while len("\n\n".join(parts)) > MESSAGE_LIMIT and len(parts) > 2:
         parts.pop(-2)
@@ -143,8 +146,14 @@ def followup_answer(payload: dict[str, Any]) -> str:
     """The model's answer to a follow-up question, or word that it could not answer."""
     lang = str(payload.get("language", "en"))
     answer = str(payload.get("answer", "")).strip()
+    label = [patient_label(payload)] if payload.get("audience") == "chw" else []
     if payload.get("left_out"):  # the model answered, but not in words a patient should rely on
-        return t(lang, "followup_left_out")
+        return "\n".join([*label, t(lang, "followup_left_out")])
     if payload.get("failed") or not answer:
-        return t(lang, "followup_failed")
-    return "\n\n".join([_esc(answer[:3000]), t(lang, "disclaimer")])
+        return "\n".join([*label, t(lang, "followup_failed")])
+    return "\n\n".join([*label, _esc(answer[:3000]), t(lang, "disclaimer")])
+
+
+def patient_label(payload: dict[str, Any]) -> str:
+    """"Patient A12": which of a health worker's patients a message is about."""
+    return t(str(payload.get("language", "en")), "for_patient", ref=_esc(str(payload.get("patient_ref", ""))[:64]))

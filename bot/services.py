@@ -54,13 +54,14 @@ class Services:
         return await self.run(cases.step_context, self.sessions, telegram_user_id)
 
     async def save_progress(self, *, patient_id: int, case_id: int, state: str, data: dict[str, Any],
-                            answers: dict[str, Any] | None = None, text: str | None = None) -> None:
+                            answers: dict[str, Any] | None = None, text: str | None = None,
+                            subject_id: int | None = None) -> None:
         if self.db is not None:
             await cases.save_progress_async(self.db, patient_id=patient_id, case_id=case_id, state=state, data=data,
-                                            answers=answers, text=text)
+                                            answers=answers, text=text, subject_id=subject_id)
         else:
             await self.run(cases.save_progress, self.sessions, patient_id=patient_id, case_id=case_id, state=state,
-                           data=data, answers=answers, text=text)
+                           data=data, answers=answers, text=text, subject_id=subject_id)
 
     def dispatch_now(self) -> None:
         """Send the tasks just committed to the broker now rather than at the dispatcher's next round."""

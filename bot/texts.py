@@ -40,6 +40,14 @@ def has_text(language: str, key: str) -> bool:
     return key in catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE) or key in catalog(DEFAULT_LANGUAGE)
 
 
+def t_for(language: str, key: str, health_worker: bool, **values: Any) -> str:
+    """`t`, worded for a community health worker writing for a patient when `health_worker` and the catalog has
+    such a wording (`<key>.chw`, e.g. "Does the patient ...?"); the patient's own wording otherwise."""
+    if health_worker and has_text(language, f"{key}.chw"):
+        key = f"{key}.chw"
+    return t(language, key, **values)
+
+
 def t(language: str, key: str, **values: Any) -> str:
     """The message `key` in `language` (English when the language or the translation is missing)."""
     messages = catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from inbox import admin_views, auth_views, case_views, dashboard_views
+from inbox import admin_views, auth_views, case_views, dashboard_views, outreach_views
 from inbox.config import InboxConfig
 from inbox.context import ASSETS, CONFIG, SERVICES, SETTINGS, TEMPLATES, InboxServices
 from inbox.render import content_security_policy, load_assets, make_environment, page
@@ -85,6 +85,11 @@ def _routes(app: web.Application) -> None:
     add_post("/admin/users", admin_views.create_user, name="admin_create_user")
     add_post(f"/admin/users/{user}/active", admin_views.set_active, name="admin_user_active")
     add_post(f"/admin/users/{user}/password", admin_views.set_password, name="admin_user_password")
+    add_get("/admin/outreach", outreach_views.outreach_page, name="admin_outreach")
+    add_post("/admin/outreach/organisation", outreach_views.update_organisation, name="admin_organisation")
+    add_post("/admin/outreach/invites", outreach_views.create_invite, name="admin_invite_create")
+    add_post(f"/admin/outreach/invites/{ID % 'invite_id'}/revoke", outreach_views.revoke_invite,
+             name="admin_invite_revoke")
 
 
 def create_inbox_app(

@@ -32,7 +32,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
     """The organisation's cases, emergencies first, then the longest waiting; filters by tier/status/scope."""
     me = clinician_of(request)
     q = request.query
-    flt = review.QueueFilter.parse(q.get("tier"), q.get("status"), q.get("scope"))
+    flt = review.QueueFilter.parse(q.get("tier"), q.get("status"), q.get("scope"), q.get("source"))
     services = services_of(request)
     result = await services.run(review.queue, services.sessions, me, flt)
     return page(
@@ -41,6 +41,7 @@ async def queue(request: web.Request) -> web.StreamResponse:
         queue=result,
         statuses=list(review.STATUS_FILTERS),
         scopes=list(review.SCOPES),
+        sources=list(review.SOURCES),
     )
 
 

@@ -6,6 +6,8 @@ admin is made here).
     python -m inbox deactivate-user --email a@example.org
     python -m inbox activate-user --email a@example.org
     python -m inbox set-password --email a@example.org
+    python -m inbox organisation --code north [--name "North clinic"] [--public yes|no] [--clinician-chat -100123]
+    python -m inbox qr --organisation north --out poster.png [--bot-username derma_bot]
     python -m inbox list-evidence
     python -m inbox revoke-evidence --id 3 --by "Dr A" --reason "weights replaced"
 
@@ -25,7 +27,7 @@ from typing import TextIO
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import accounts, evidence
+from triage import accounts, evidence, outreach
 from triage.config import ConfigError, load_settings
 from triage.db import make_engine, make_sessionmaker
 
@@ -49,6 +51,15 @@ def _parser() -> argparse.ArgumentParser:
         ("set-password", "set a new password (from stdin or a prompt) and unlock the account"),
     ):
         commands.add_parser(name, help=text).add_argument("--email", required=True)
+    org = commands.add_parser("organisation", help="create or change an organisation (its clinicians' chat too)")
+    org.add_argument("--code", required=True, help="2-32 of a-z, 0-9, _ and -")
+    org.add_argument("--name", default=None)
+    org.add_argument("--public", choices=("yes", "no"), default=None, help="offered to patients without a link")
+    org.add_argument("--clinician-chat", default=None, help="the clinicians' Telegram chat id, or 'none'")
+    qr = commands.add_parser("qr", help="a QR code of an organisation's deep link, for a poster (PNG or SVG)")
+    qr.add_argument("--organisation", required=True)
+    qr.add_argument("--out", required=True, help="a .png or .svg file to write")
+    qr.add_argument("--bot-username", default=None, help="the bot's @username (default: TELEGRAM_BOT_USERNAME)")
     commands.add_parser("list-evidence", help="list the models' evaluation records (triage.evaluate --record)")
     revoke = commands.add_parser("revoke-evidence", help="revoke an evaluation record: its model no longer sends "
                                  "benign lesions home")
@@ -103,6 +114,10 @@ def run(args: argparse.Namespace, factory: sessionmaker[Session], stdin: TextIO,
         target = _account(factory, args.email)
         accounts.set_password(factory, target.id, read_password(stdin), actor=ACTOR)
         print(f"{target.email}: password set, account unlocked, sessions ended", file=out)
+    elif args.command == "organisation":
+        _organisation(args, factory, out)
+    elif args.command == "qr":
+        _qr(args, factory, out)
     elif args.command == "list-evidence":
         for view in evidence.records(factory):
             state = "revoked" if view.revoked_at else ("counts" if view.counts else "does not meet the thresholds")
@@ -115,6 +130,47 @@ def run(args: argparse.Namespace, factory: sessionmaker[Session], stdin: TextIO,
             raise accounts.AccountError(str(exc)) from None
         print(f"evidence record {view.id} revoked: model {view.model_id} no longer sends benign lesions home "
               f"(within {evidence.CACHE_S:.0f} s on every worker)", file=out)
+
+
+def _organisation(args: argparse.Namespace, factory: sessionmaker[Session], out: TextIO) -> None:
+    chat: int | str | None = "keep"
+    if args.clinician_chat is not None:
+        text = args.clinician_chat.strip()
+        if text.lower() == "none":
+            chat = None
+        elif text.lstrip("-").isascii() and text.lstrip("-").isdigit() and abs(int(text)) < 2**62:
+            chat = int(text)
+        else:
+            raise accounts.AccountError("--clinician-chat is a chat id like -1001234567890, or 'none'")
+    try:
+        outreach.ensure_organisation(factory, args.code, name=args.name)
+        org = outreach.update_organisation(factory, args.code, actor=ACTOR, name=args.name,
+                                           public=None if args.public is None else args.public == "yes",
+                                           clinician_chat_id=chat)
+    except outreach.OutreachError as exc:
+        raise accounts.AccountError(str(exc)) from None
+    state = "listed for patients" if org.public else "not listed (deep link only)"
+    chat_text = org.clinician_chat_id if org.clinician_chat_id is not None else "the deployment's CLINICIAN_CHAT_ID"
+    print(f"{org.code}: {org.name}; {state}; alerts to {chat_text}", file=out)
+
+
+def _qr(args: argparse.Namespace, factory: sessionmaker[Session], out: TextIO) -> None:
+    import segno
+
+    org = outreach.organisation(factory, args.organisation)
+    if org is None:
+        raise accounts.AccountError(f"there is no organisation {args.organisation[:32]!r}: create it first")
+    username = (args.bot_username or load_settings().telegram_bot_username).lstrip("@")
+    if not username:
+        raise accounts.AccountError("give --bot-username or set TELEGRAM_BOT_USERNAME: the link needs the bot's name")
+    if not args.out.endswith((".png", ".svg")):
+        raise accounts.AccountError("--out must end with .png or .svg")
+    link = f"https://t.me/{username}?start={outreach.CLINIC_PREFIX}{org.code}"
+    try:
+        segno.make(link, error="m").save(args.out, scale=10, border=4)
+    except OSError as exc:
+        raise accounts.AccountError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    print(f"{args.out}: QR code of {link}", file=out)
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, out: TextIO | None = None) -> int:

@@ -12,17 +12,29 @@ import functools
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, Update, bindparam, delete, select, update
+from sqlalchemy import Table, Update, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage import dispatch
 from triage.db import engine_of, one_statement, transaction, writing
 from triage.images import CleanImage, ImageStore
-from triage.models import AuditEvent, Case, CaseImage, CaseStatus, Message, Outbox, OutboxStatus, Patient, utcnow
+from triage.models import (
+    AuditEvent,
+    Case,
+    CaseImage,
+    CaseStatus,
+    Message,
+    Outbox,
+    OutboxStatus,
+    Patient,
+    PersonRole,
+    utcnow,
+)
 from triage.outbox import enqueue
 
 MAX_IMAGES = 3
+SUBJECT_KEYS = ("subject", "ref")  # what a health worker's conversation carries from state to state
 OPEN_STATUSES = (CaseStatus.COLLECTING, CaseStatus.QUEUED, CaseStatus.ANALYZING)
 
 
@@ -36,18 +48,40 @@ class DuplicateImage(Exception):
 
 @dataclass(frozen=True)
 class PatientView:
-    """What a handler needs to know about the patient, detached from any session."""
+    """Who is at the keyboard, detached from any session: a patient, or a community health worker.
+
+    `subject_id` is the person whose case the conversation is about: the patient themselves, or the managed patient
+    a health worker has chosen (`data["subject"]`; None until they choose one).
+    """
 
     id: int
     language: str
     consented: bool
     state: str
     data: dict[str, Any]
+    role: str = PersonRole.PATIENT
+    organisation: str = "default"
 
     @property
     def case_id(self) -> int | None:
         value = self.data.get("case_id")
         return int(value) if isinstance(value, int) else None
+
+    @property
+    def is_health_worker(self) -> bool:
+        return self.role == PersonRole.HEALTH_WORKER
+
+    @property
+    def subject_ref(self) -> str:
+        """The health worker's reference for the patient they are working on ('' for a patient)."""
+        return str(self.data.get("ref", "")) if self.is_health_worker else ""
+
+    @property
+    def subject_id(self) -> int | None:
+        if not self.is_health_worker:
+            return self.id
+        value = self.data.get("subject")
+        return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 @dataclass(frozen=True)
@@ -65,7 +99,8 @@ class CaseView:
 
 def _view(patient: Patient) -> PatientView:
     return PatientView(patient.id, patient.language, patient.consented_at is not None,
-                       patient.conversation_state, dict(patient.conversation_data or {}))
+                       patient.conversation_state, dict(patient.conversation_data or {}), patient.role,
+                       patient.organisation)
 
 
 def _case_view(case: Case) -> CaseView:
@@ -75,8 +110,12 @@ def _case_view(case: Case) -> CaseView:
 
 
 def _set_state(patient: Patient, state: str, data: dict[str, Any] | None) -> None:
+    """Move the person to `state`; a health worker keeps the patient they are working on (`subject`, `ref`)."""
     patient.conversation_state = state
     if data is not None:
+        if patient.role == PersonRole.HEALTH_WORKER:
+            old = patient.conversation_data or {}
+            data = {**{k: old[k] for k in SUBJECT_KEYS if k in old}, **data}
         patient.conversation_data = data
     patient.updated_at = utcnow()
 
@@ -84,11 +123,12 @@ def _set_state(patient: Patient, state: str, data: dict[str, Any] | None) -> Non
 # The patient's view and the current case's answers as Core columns: these reads run on every update.
 _PATIENTS, _CASES = cast(Table, Patient.__table__), cast(Table, Case.__table__)
 _PATIENT_COLUMNS = (_PATIENTS.c.id, _PATIENTS.c.language, _PATIENTS.c.consented_at, _PATIENTS.c.conversation_state,
-                    _PATIENTS.c.conversation_data)
+                    _PATIENTS.c.conversation_data, _PATIENTS.c.role, _PATIENTS.c.organisation)
+_VIEW_WIDTH = len(_PATIENT_COLUMNS)
 
 
 def _row_view(row: Any) -> PatientView:
-    return PatientView(row[0], row[1], row[2] is not None, row[3], dict(row[4] or {}))
+    return PatientView(row[0], row[1], row[2] is not None, row[3], dict(row[4] or {}), row[5], row[6])
 
 
 # The per-update statements are built once, with bound parameters: building one per call cost as much CPU as
@@ -110,14 +150,18 @@ async def get_patient_async(engine: AsyncEngine, telegram_user_id: int) -> Patie
 
 
 def record_consent(
-    factory: sessionmaker[Session], *, telegram_user_id: int, chat_id: int, language: str, consent_version: str
+    factory: sessionmaker[Session], *, telegram_user_id: int, chat_id: int, language: str, consent_version: str,
+    organisation: str | None = None,
 ) -> PatientView:
-    """Create or update the patient with consent given now. Nothing is stored for a patient who declines."""
+    """Create or update the patient with consent given now, for `organisation` (the clinic they chose or came
+    through; None keeps theirs, or the default). Nothing is stored for a patient who declines."""
     with transaction(factory) as session:
         patient = session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
         if patient is None:
-            patient = Patient(telegram_user_id=telegram_user_id, chat_id=chat_id, conversation_data={})
+            patient = Patient(telegram_user_id=telegram_user_id, chat_id=chat_id, conversation_data={}, profile={})
             session.add(patient)
+        if organisation is not None:
+            patient.organisation = organisation
         patient.chat_id = chat_id
         patient.language = language
         patient.consent_version = consent_version
@@ -158,24 +202,34 @@ def _withdraw_collecting(session: Session, store: ImageStore, patient_id: int) -
 
 def start_case(
     factory: sessionmaker[Session], store: ImageStore, *, patient_id: int, language: str, organisation: str,
-    nonce: int = 0,
+    nonce: int = 0, subject_id: int | None = None,
 ) -> int:
-    """A new case collecting photos; an unfinished earlier one is withdrawn (its photos deleted)."""
+    """A new case collecting photos for `subject_id` (default: the person at the keyboard, `patient_id`), whose
+    place in the conversation moves to `photos`; an unfinished earlier case of the subject is withdrawn (its photos
+    deleted). A managed patient's profile (age, sex, skin type) is copied into the case's answers, and those
+    questions are not asked again (`answers.fixed`)."""
+    subject_id = subject_id if subject_id is not None else patient_id
     with transaction(factory) as session:
-        _withdraw_collecting(session, store, patient_id)
+        _withdraw_collecting(session, store, subject_id)
         now = utcnow()
-        case = Case(patient_id=patient_id, status=CaseStatus.COLLECTING, language=language, organisation=organisation,
-                    answers={"patient": {}, "answers": {"symptoms": []}}, created_at=now, updated_at=now)
+        profile = dict(session.get_one(Patient, subject_id).profile or {}) if subject_id != patient_id else {}
+        answers: dict[str, Any] = {"patient": profile, "answers": {"symptoms": []}}
+        fixed = [step for step, key in (("age", "age_years"), ("skin_type", "skin_type")) if key in profile]
+        if fixed:
+            answers["fixed"] = fixed
+        case = Case(patient_id=subject_id, status=CaseStatus.COLLECTING, language=language, organisation=organisation,
+                    answers=answers, created_at=now, updated_at=now)
         session.add(case)
         session.flush()
         _set_state(session.get_one(Patient, patient_id), "photos", {"case_id": case.id, "nonce": nonce})
         return case.id
 
 
-def cancel_case(factory: sessionmaker[Session], store: ImageStore, patient_id: int) -> bool:
-    """Withdraw the case being collected and go idle. Returns whether there was one."""
+def cancel_case(factory: sessionmaker[Session], store: ImageStore, patient_id: int, subject_id: int | None = None,
+                ) -> bool:
+    """Withdraw the subject's case being collected and go idle. Returns whether there was one."""
     with transaction(factory) as session:
-        count = _withdraw_collecting(session, store, patient_id)
+        count = _withdraw_collecting(session, store, subject_id if subject_id is not None else patient_id)
         _set_state(session.get_one(Patient, patient_id), "idle", {})
         return count > 0
 
@@ -224,14 +278,15 @@ def add_image(
 
 def save_progress(
     factory: sessionmaker[Session], *, patient_id: int, case_id: int, state: str, data: dict[str, Any],
-    answers: dict[str, Any] | None = None, text: str | None = None,
+    answers: dict[str, Any] | None = None, text: str | None = None, subject_id: int | None = None,
 ) -> None:
-    """Store the answers (and free text) given so far together with the patient's place in the conversation.
+    """Store the answers (and free text) given so far to the case of `subject_id` (default: `patient_id`) together
+    with the place in the conversation of the person at the keyboard (`patient_id`).
 
     This runs on every button a patient taps. On PostgreSQL it is one statement (the case's UPDATE as a
     data-modifying CTE of the patient's), so one round trip; elsewhere two UPDATEs in one transaction.
     """
-    params = _progress_params(patient_id, case_id, state, data, answers, text)
+    params = _progress_params(patient_id, case_id, state, data, answers, text, subject_id)
     if engine_of(factory).dialect.name == "postgresql":
         with one_statement(factory) as conn:
             conn.execute(_progress_statements(answers is not None, text is not None)[2], params)
@@ -244,19 +299,20 @@ def save_progress(
 
 async def save_progress_async(
     engine: AsyncEngine, *, patient_id: int, case_id: int, state: str, data: dict[str, Any],
-    answers: dict[str, Any] | None = None, text: str | None = None,
+    answers: dict[str, Any] | None = None, text: str | None = None, subject_id: int | None = None,
 ) -> None:
     """`save_progress` on the web process's asyncio engine (PostgreSQL, autocommit): one statement."""
-    params = _progress_params(patient_id, case_id, state, data, answers, text)
+    params = _progress_params(patient_id, case_id, state, data, answers, text, subject_id)
     async with engine.connect() as conn:
         await conn.execute(_progress_statements(answers is not None, text is not None)[2], params)
 
 
 def _progress_params(
     patient_id: int, case_id: int, state: str, data: dict[str, Any], answers: dict[str, Any] | None, text: str | None,
+    subject_id: int | None,
 ) -> dict[str, Any]:
     return {"p_patient": patient_id, "p_case": case_id, "p_state": state, "p_data": data, "p_now": utcnow(),
-            "p_answers": answers, "p_text": text}
+            "p_answers": answers, "p_text": text, "p_subject": subject_id if subject_id is not None else patient_id}
 
 
 @functools.cache
@@ -268,7 +324,7 @@ def _progress_statements(with_answers: bool, with_text: bool) -> tuple[Update, U
     if with_text:
         values["patient_text"] = bindparam("p_text")
     case_update = (update(_CASES).where(_CASES.c.id == bindparam("p_case"),
-                                        _CASES.c.patient_id == bindparam("p_patient")).values(**values))
+                                        _CASES.c.patient_id == bindparam("p_subject")).values(**values))
     patient_update = (update(_PATIENTS).where(_PATIENTS.c.id == bindparam("p_patient"))
                       .values(conversation_state=bindparam("p_state"), conversation_data=bindparam("p_data"),
                               updated_at=bindparam("p_now")))
@@ -298,16 +354,19 @@ async def step_context_async(engine: AsyncEngine, telegram_user_id: int) -> Step
 
 _STEP_CONTEXT_QUERY = (select(*_PATIENT_COLUMNS, _CASES.c.answers, _CASES.c.patient_text)
                        .outerjoin(_CASES, (_CASES.c.id == _PATIENTS.c.conversation_data["case_id"].as_integer())
-                                  & (_CASES.c.patient_id == _PATIENTS.c.id))
+                                  & (_CASES.c.patient_id == func.coalesce(
+                                      _PATIENTS.c.conversation_data["subject"].as_integer(), _PATIENTS.c.id)))
                        .where(_PATIENTS.c.telegram_user_id == bindparam("p_user")))
 
 
 def _step_context(row: Any) -> StepContext | None:
-    return None if row is None else StepContext(_row_view(row), dict(row[5] or {}), row[6] or "")
+    return None if row is None else StepContext(_row_view(row), dict(row[_VIEW_WIDTH] or {}),
+                                                row[_VIEW_WIDTH + 1] or "")
 
 
 def submit_case(
-    factory: sessionmaker[Session], *, patient_id: int, case_id: int, notice: str | None = None
+    factory: sessionmaker[Session], *, patient_id: int, case_id: int, notice: str | None = None,
+    subject_id: int | None = None,
 ) -> bool:
     """Move a collecting case with at least one photo to `queued`, with its analysis task queued for dispatch and
     `notice` (the "being analysed" message, in the patient's words) queued for the patient, all in one
@@ -321,7 +380,8 @@ def submit_case(
             return False
         result = session.execute(
             update(Case)
-            .where(Case.id == case_id, Case.patient_id == patient_id, Case.status == CaseStatus.COLLECTING)
+            .where(Case.id == case_id, Case.patient_id == (subject_id if subject_id is not None else patient_id),
+                   Case.status == CaseStatus.COLLECTING)
             .values(status=CaseStatus.QUEUED, submitted_at=now, updated_at=now)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -411,27 +471,40 @@ def erase_patient(factory: sessionmaker[Session], store: ImageStore, telegram_us
     Image files go first: if the database step then fails, the patient can ask again and nothing of the
     photos is left in between. The audit trail keeps one row saying that an erasure happened, with no content.
     """
+    return erase_person(factory, store, Patient.telegram_user_id == telegram_user_id, actor="patient:erased")
+
+
+def erase_person(
+    factory: sessionmaker[Session], store: ImageStore, which: Any, *, actor: str, own_chat: bool = True,
+) -> int | None:
+    """Erase the one person `which` selects (a SQL condition on `Patient`) as `erase_patient` says, and the patients
+    they manage with them. `own_chat`: the chat is theirs alone, so every message queued for it goes too (a managed
+    patient's chat is their health worker's). Returns the number of cases erased, None if there was nobody."""
     with factory() as session:
-        patient = session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
-        if patient is None:
+        person = session.scalar(select(Patient).where(which))
+        if person is None:
             return None
-        keys = list(session.scalars(select(CaseImage.storage_key).join(Case).where(Case.patient_id == patient.id)))
+        people = [person.id, *session.scalars(select(Patient.id).where(Patient.managed_by_id == person.id))]
+        keys = list(session.scalars(select(CaseImage.storage_key).join(Case).where(Case.patient_id.in_(people))))
     for key in keys:
         store.delete(key)
     with transaction(factory) as session:
-        patient = session.scalar(select(Patient).where(Patient.telegram_user_id == telegram_user_id))
-        if patient is None:
+        person = session.scalar(select(Patient).where(which))
+        if person is None:
             return 0
-        count = len(patient.cases)
+        people = [person.id, *session.scalars(select(Patient.id).where(Patient.managed_by_id == person.id))]
+        count = int(session.scalar(select(func.count()).select_from(Case).where(Case.patient_id.in_(people))) or 0)
         sent_alerts = session.execute(
             select(Outbox.chat_id, Outbox.telegram_message_id).join(Case, Case.id == Outbox.case_id)
-            .where(Case.patient_id == patient.id, Outbox.kind == "clinician_alert",
+            .where(Case.patient_id.in_(people), Outbox.kind == "clinician_alert",
                    Outbox.status == OutboxStatus.SENT, Outbox.telegram_message_id.is_not(None))
         ).all()
         for chat_id, message_id in sent_alerts:
-            queue_alert_retraction(session, chat_id, message_id or 0)
-        session.execute(delete(Outbox).where(Outbox.chat_id == patient.chat_id))
-        session.delete(patient)
-        session.add(AuditEvent(actor="patient:erased", action="patient.erased",
+            if message_id is not None:
+                queue_alert_retraction(session, chat_id, message_id)
+        if own_chat:
+            session.execute(delete(Outbox).where(Outbox.chat_id == person.chat_id))
+        session.delete(person)
+        session.add(AuditEvent(actor=actor, action="patient.erased",
                                details={"cases": count, "alerts_taken_back": len(sent_alerts)}))
         return count

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     clinician_chat_id: int | None = None
+    # The bot's @username without the @, for the deep links the inbox shows (clinic posters, health-worker invites).
+    telegram_bot_username: str = Field(default="", pattern=r"^([A-Za-z][A-Za-z0-9_]{3,31})?$")
     # Connections to the Bot API kept open at once (bot/telegram_http.py).
     telegram_connection_pool_size: int = Field(default=32, ge=1, le=256)
     telegram_max_messages_per_s: float = Field(default=30, gt=0, description="Telegram's overall sending limit")

@@ -16,6 +16,7 @@ from triage.model_client import ModelClient, ModelUnavailable
 from triage.models import AuditEvent, Case, Message, ModelResult, Outbox, TriageDecision, utcnow
 from triage.outbox import enqueue
 from triage.pipeline import (
+    CaseSnapshot,
     PipelineConfig,
     build_model_request,
     load_snapshot,
@@ -89,11 +90,11 @@ def answer_followup(
             case_id=case_id,
             dedupe_key=key,
             payload={"answer": shown, "failed": response is None, "language": snapshot.language,
-                     "left_out": verdict.why if verdict is not None and not verdict.shown else ""},
+                     "left_out": verdict.why if verdict is not None and not verdict.shown else "",
+                     **snapshot.addressing()},
         )
         if added and case.tier is not None and TIERS.index(decision.tier) < TIERS.index(case.tier):
-            _raise_tier(session, config, case, decision, snapshot.chat_id, snapshot.language, message_id,
-                        patient_words)
+            _raise_tier(session, config, case, decision, snapshot, message_id, patient_words)
     return "answered" if response is not None else "unavailable"
 
 
@@ -102,8 +103,7 @@ def _raise_tier(
     config: PipelineConfig,
     case: Case,
     decision: Decision,
-    chat_id: int,
-    language: str,
+    snapshot: CaseSnapshot,
     message_id: int,
     text_read: str,
 ) -> None:
@@ -133,14 +133,15 @@ def _raise_tier(
         "differential": [],
         "findings": [],
         "answer": "",
-        "language": language,
+        "language": snapshot.language,
         "raised_from": previous,
+        **snapshot.addressing(),
     }
     queue_decision(
         session,
         config,
         case_id=case.id,
-        chat_id=chat_id,
+        chat_id=snapshot.chat_id,
         payload=payload,
         key_suffix=f":raised:{message_id}",
         alert=True,

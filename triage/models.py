@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     false,
     func,
 )
@@ -102,23 +103,79 @@ class OutboxStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class PersonRole(enum.StrEnum):
+    PATIENT = "patient"  # writes for themselves
+    HEALTH_WORKER = "health_worker"  # a community health worker: submits for the patients they manage
+
+
 class Patient(Base):
+    """A person the bot knows: someone writing from their own Telegram account (a patient, or a community health
+    worker), or a patient a health worker manages (no Telegram account: `managed_by_id`, `local_ref`).
+
+    The row of whoever is at the keyboard holds the conversation's state; a health worker's `conversation_data`
+    names the managed patient they are working on (`subject`), whose row owns the cases.
+    """
+
     __tablename__ = "patients"
-    __table_args__ = NEVER_REUSE_IDS
+    __table_args__ = (UniqueConstraint("managed_by_id", "local_ref", name="uq_patients_managed_by_id_local_ref"),
+                      NEVER_REUSE_IDS)
 
     id: Mapped[intpk]
-    telegram_user_id: Mapped[int] = mapped_column(BigInteger, unique=True)
-    chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_user_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)  # for a managed patient: their health worker's chat
+    role: Mapped[str] = mapped_column(String(16), default=PersonRole.PATIENT, server_default=PersonRole.PATIENT)
+    organisation: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
+    managed_by_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    local_ref: Mapped[str | None] = mapped_column(String(64))  # the health worker's own reference, no name
+    # A managed patient's facts given once (age, sex, skin type), copied into each new case's answers.
+    profile: Mapped[json_obj]
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # Consent (a patient), the health-worker terms (a health worker), or the health worker's attestation that the
+    # patient consented (a managed patient): which version, and when.
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consented_at: Mapped[tstamp]
-    # The patient's place in the conversation, written as it changes so a restart loses nothing.
+    # The person's place in the conversation, written as it changes so a restart loses nothing.
     conversation_state: Mapped[str] = mapped_column(String(32), default="new")
     conversation_data: Mapped[json_obj]
     created_at: Mapped[created]
     updated_at: Mapped[created]
 
     cases: Mapped[list[Case]] = relationship(back_populates="patient", cascade="all, delete-orphan")
+
+
+class Organisation(Base):
+    """A clinic or programme: its own clinicians, inbox, dashboard and clinicians' chat. `code` is what cases,
+    clinicians and deep links (`?start=c-<code>`) name it by."""
+
+    __tablename__ = "organisations"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[intpk]
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)  # offered to patients who arrive without a link
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    clinician_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[created]
+
+
+class Invite(Base):
+    """A single-use invitation for a community health worker, as a Telegram deep link. Only the code's hash is
+    kept, so the table alone cannot be used to join."""
+
+    __tablename__ = "invites"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[intpk]
+    code_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    organisation: Mapped[str] = mapped_column(String(64), index=True)
+    label: Mapped[str] = mapped_column(String(128))  # who it is for, as the admin wrote it
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("clinicians.id", ondelete="SET NULL"))
+    created_at: Mapped[created]
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[tstamp]
+    used_by_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id", ondelete="SET NULL"))
+    revoked_at: Mapped[tstamp]
 
 
 class Case(Base):

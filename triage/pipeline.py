@@ -24,7 +24,7 @@ from model_server.api import (
     ConceptSpec,
     ConceptsRequest,
 )
-from triage import patient_answer
+from triage import outreach, patient_answer
 from triage.concepts import CONCEPT_DESCRIPTIONS
 from triage.db import transaction
 from triage.images import ImageStore
@@ -61,6 +61,14 @@ class CaseSnapshot:
     image_keys: list[str]
     own_quality: list[str]
     history: list[tuple[str, str]]
+    # A patient managed by a health worker: the answer goes to the worker (their chat, `chat_id`), worded for
+    # them and labelled with their reference for the patient.
+    worker_id: int | None = None
+    patient_ref: str = ""
+
+    def addressing(self) -> dict[str, Any]:
+        """What a message about this case needs to say who it is for."""
+        return {"audience": "chw", "patient_ref": self.patient_ref} if self.worker_id is not None else {}
 
 
 def claim_case(
@@ -108,6 +116,8 @@ def load_snapshot(factory: sessionmaker[Session], case_id: int) -> CaseSnapshot:
             image_keys=[img.storage_key for img in images],
             own_quality=[own_quality(str(img.quality.get("verdict", "good"))) for img in images],
             history=[(m.role, m.text) for m in case.messages][-20:],
+            worker_id=case.patient.managed_by_id,
+            patient_ref=case.patient.local_ref or "",
         )
 
 
@@ -306,6 +316,7 @@ def store_outcome(
             "answer": response.answer.strip() if response is not None and answer and answer.shown else "",
             "answer_left_out": answer.why if response is not None and answer and not answer.shown else "",
             "language": snapshot.language,
+            **snapshot.addressing(),
         }
         queue_decision(
             session,
@@ -316,12 +327,15 @@ def store_outcome(
             key_suffix="",
             alert=forward,
         )
-        # The patient waiting for this answer can now ask follow-up questions about the case.
-        session.execute(
-            update(Patient)
-            .where(Patient.id == snapshot.patient_id, Patient.conversation_state == "waiting_result")
-            .values(conversation_state="result", conversation_data={"case_id": snapshot.case_id}, updated_at=now)
-        )
+        # The person waiting for this answer (the patient, or their health worker, if still on this case) can now
+        # ask follow-up questions about it.
+        waiting = session.get(Patient, snapshot.worker_id or snapshot.patient_id)
+        if (waiting is not None and waiting.conversation_state == "waiting_result"
+                and (waiting.conversation_data or {}).get("case_id") == snapshot.case_id):
+            carried = {k: v for k, v in (waiting.conversation_data or {}).items() if k in ("subject", "ref")}
+            waiting.conversation_state = "result"
+            waiting.conversation_data = {**carried, "case_id": snapshot.case_id}
+            waiting.updated_at = now
         session.add(
             AuditEvent(
                 actor="worker",
@@ -343,11 +357,14 @@ def queue_decision(
     key_suffix: str,
     alert: bool,
 ) -> None:
-    """Queue the patient's answer and, when `alert`, the clinicians' alert, most urgent first.
+    """Queue the patient's answer and, when `alert`, the clinicians' alert (to the chat of the case's organisation,
+    else the deployment's `CLINICIAN_CHAT_ID`), most urgent first.
 
     Keys: `case:<id>:result` and `case:<id>:alert` (plus `key_suffix` for a later decision on the same case).
     """
     priority = _priority(str(payload["tier"]))
+    organisation = session.scalar(select(Case.organisation).where(Case.id == case_id)) or ""
+    clinicians = outreach.clinician_chat(session, organisation, config.clinician_chat_id)
     enqueue(
         session,
         kind="patient_result",
@@ -357,11 +374,11 @@ def queue_decision(
         payload=payload,
         priority=priority,
     )
-    if alert and config.clinician_chat_id is not None:
+    if alert and clinicians is not None:
         enqueue(
             session,
             kind="clinician_alert",
-            chat_id=config.clinician_chat_id,
+            chat_id=clinicians,
             case_id=case_id,
             dedupe_key=f"case:{case_id}:alert{key_suffix}",
             payload=payload,

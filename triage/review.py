@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage import outreach
 from triage.accounts import ClinicianView, as_utc
 from triage.db import transaction
 from triage.models import (
@@ -30,6 +31,7 @@ from triage.models import (
     Clinician,
     Message,
     ModelResult,
+    Patient,
     TriageDecision,
     utcnow,
 )
@@ -50,6 +52,7 @@ STATUS_FILTERS: dict[str, tuple[str, ...]] = {
     "all": tuple(s for s in CaseStatus if s != CaseStatus.COLLECTING),
 }
 SCOPES = ("all", "mine", "unclaimed")
+SOURCES = ("all", "patients", "health_workers")  # who sent the case: the patient, or a health worker for them
 REALERT_TIERS = ("emergency", "urgent")
 ALERT_PRIORITY = {"emergency": 0, "urgent": 1}
 MAX_REPLY_CHARS = 3000
@@ -81,14 +84,17 @@ class QueueFilter:
     tier: str | None = None
     status: str = "open"
     scope: str = "all"
+    source: str = "all"
 
     @classmethod
-    def parse(cls, tier: str | None, status: str | None, scope: str | None) -> QueueFilter:
+    def parse(cls, tier: str | None, status: str | None, scope: str | None, source: str | None = None
+              ) -> QueueFilter:
         """A filter from query parameters; unknown values fall back to the defaults."""
         return cls(
             tier=tier if tier in TIERS else None,
             status=status if status in STATUS_FILTERS else "open",
             scope=scope if scope in SCOPES else "all",
+            source=source if source in SOURCES else "all",
         )
 
 
@@ -103,6 +109,7 @@ class QueueItem:
     mine: bool
     preview: str
     model_used: bool
+    submitted_by: str = ""  # "" for the patient; "<health worker> · patient <ref>" for a health worker's patient
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,7 @@ class CaseDetail:
     final_diagnosis: str | None
     disposition: str | None
     history: list[tuple[dt.datetime, str, str, dict[str, Any]]] = field(default_factory=list)
+    submitted_by: str = ""  # "" for the patient; "<health worker> · patient <ref>" for a health worker's patient
 
     def held_by(self, clinician: ClinicianView) -> bool:
         return self.assigned_id == clinician.id
@@ -278,6 +286,10 @@ def queue(
         base = base.where(Case.assigned_clinician_id == actor.id)
     elif flt.scope == "unclaimed":
         base = base.where(Case.assigned_clinician_id.is_(None))
+    if flt.source != "all":
+        managed = select(Patient.id).where(Patient.managed_by_id.is_not(None))
+        base = base.where(Case.patient_id.in_(managed) if flt.source == "health_workers"
+                          else Case.patient_id.not_in(managed))
     with transaction(factory) as session:
         counts = dict.fromkeys(TIERS, 0)
         sub = base.subquery()
@@ -296,6 +308,7 @@ def queue(
         rows = rows[:QUEUE_LIMIT]
         names = _names(session, {r.assigned_clinician_id for r in rows if r.assigned_clinician_id is not None})
         model_used = _model_used(session, [r.id for r in rows])
+        senders = _senders(session, [r.patient_id for r in rows])
         items = [
             QueueItem(
                 id=r.id,
@@ -307,6 +320,7 @@ def queue(
                 mine=r.assigned_clinician_id == actor.id,
                 preview=(r.patient_text or "")[:140],
                 model_used=model_used.get(r.id, True),
+                submitted_by=senders.get(r.patient_id, ""),
             )
             for r in rows
         ]
@@ -320,6 +334,14 @@ def queue(
             shown=[i.id for i in items],
         )
     return Queue(items=items, counts=counts, filter=flt, truncated=truncated)
+
+
+def _senders(session: Session, patient_ids: Sequence[int]) -> dict[int, str]:
+    """For each of these patients a health worker manages: "<health worker> · patient <their reference>"."""
+    rows = list(session.execute(select(Patient.id, Patient.managed_by_id, Patient.local_ref)
+                                .where(Patient.id.in_(set(patient_ids)), Patient.managed_by_id.is_not(None))))
+    labels = outreach.worker_labels(session, {r.managed_by_id for r in rows})
+    return {r.id: f"{labels.get(r.managed_by_id, 'a health worker')} · patient {r.local_ref}" for r in rows}
 
 
 def _model_used(session: Session, case_ids: Sequence[int]) -> dict[int, bool]:
@@ -382,6 +404,7 @@ def case_detail(
             final_diagnosis=found.final_diagnosis,
             disposition=found.disposition,
             history=[(e.at, _actor_name(e.actor, names), e.action, dict(e.details or {})) for e in history_rows],
+            submitted_by=_senders(session, [found.patient_id]).get(found.patient_id, ""),
         )
         audit(session, actor.actor, "case.viewed", case_id)
     return detail
@@ -505,7 +528,9 @@ def reply(factory: sessionmaker[Session], actor: ClinicianView, case_id: int, te
             chat_id=found.patient.chat_id,
             case_id=case_id,
             dedupe_key=f"case:{case_id}:reply:{message.id}",
-            payload={"text": text, "language": found.language, "clinician": actor.display_name},
+            payload={"text": text, "language": found.language, "clinician": actor.display_name,
+                     **({"audience": "chw", "patient_ref": found.patient.local_ref or ""}
+                        if found.patient.managed_by_id is not None else {})},
             priority=ALERT_PRIORITY.get(found.tier or "", 2),
         )
         found.updated_at = utcnow()
@@ -571,13 +596,12 @@ def close(factory: sessionmaker[Session], actor: ClinicianView, case_id: int) ->
 def realert_unclaimed(
     factory: sessionmaker[Session], *, chat_id: int | None, after_s: int, now: dt.datetime | None = None
 ) -> list[int]:
-    """Alert again every urgent or emergency case nobody has claimed for `after_s` seconds since its last alert.
+    """Alert again every urgent or emergency case nobody has claimed for `after_s` seconds since its last alert, in
+    its organisation's clinicians' chat (else `chat_id`, the deployment's; with neither, nothing is sent).
 
     One outbox row per round (`case:<id>:realert:<n>`); the alert time is moved with a conditional UPDATE, so
     two beat runs at once alert a case once. Returns the ids of the cases alerted.
     """
-    if chat_id is None:
-        return []
     now = now or utcnow()
     cutoff = now - dt.timedelta(seconds=after_s)
     last_alert = func.coalesce(Case.last_alerted_at, Case.triaged_at)
@@ -602,9 +626,14 @@ def realert_unclaimed(
 
 
 def _realert_one(
-    factory: sessionmaker[Session], case_id: int, seen: dt.datetime | None, chat_id: int, now: dt.datetime
+    factory: sessionmaker[Session], case_id: int, seen: dt.datetime | None, fallback_chat: int | None,
+    now: dt.datetime,
 ) -> bool:
     with transaction(factory) as session:
+        organisation = session.scalar(select(Case.organisation).where(Case.id == case_id)) or ""
+        chat_id = outreach.clinician_chat(session, organisation, fallback_chat)
+        if chat_id is None:
+            return False
         unchanged = Case.last_alerted_at.is_(None) if seen is None else Case.last_alerted_at == seen
         moved = session.execute(
             update(Case)

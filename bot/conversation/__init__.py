@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.conversation import commands, consent, messages, photos, questions
+from bot.conversation import commands, consent, messages, outreach, photos, questions
 
-COMMANDS = ("start", "new", "status", "history", "language", "cancel", "help", "delete")
+COMMANDS = ("start", "new", "status", "history", "language", "cancel", "help", "delete", "newpatient", "patients")
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -24,10 +24,18 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     for name, callback in (("start", consent.start), ("new", photos.new_case), ("status", commands.status),
                            ("history", commands.history), ("language", commands.language_command),
                            ("cancel", commands.cancel), ("help", commands.help_command),
-                           ("delete", commands.delete_request)):
+                           ("delete", commands.delete_request), ("newpatient", outreach.new_patient),
+                           ("patients", outreach.my_patients)):
         application.add_handler(CommandHandler(name, callback, filters=private))
-    application.add_handler(CallbackQueryHandler(consent.consent_answer, pattern=r"^consent:(yes|no):[a-z]{2}$"))
-    application.add_handler(CallbackQueryHandler(consent.choose_language, pattern=r"^lang:[a-z]{2}$"))
+    organisation = r"(:[a-z0-9][a-z0-9_-]{1,31})?"
+    application.add_handler(CallbackQueryHandler(consent.consent_answer,
+                                                 pattern=rf"^consent:(yes|no):[a-z]{{2}}{organisation}$"))
+    application.add_handler(CallbackQueryHandler(consent.choose_language, pattern=rf"^lang:[a-z]{{2}}{organisation}$"))
+    application.add_handler(CallbackQueryHandler(outreach.clinic_chosen, pattern=r"^org:[a-z0-9][a-z0-9_-]{1,31}$"))
+    application.add_handler(CallbackQueryHandler(outreach.invite_answer, pattern=r"^chw:"))
+    application.add_handler(CallbackQueryHandler(outreach.intake_answer, pattern=r"^hw:"))
+    application.add_handler(CallbackQueryHandler(outreach.patient_chosen, pattern=r"^pt:"))
+    application.add_handler(CallbackQueryHandler(outreach.patient_action, pattern=r"^pm:"))
     application.add_handler(CallbackQueryHandler(photos.photos_done, pattern=r"^ph:-?[0-9]+:done$"))
     application.add_handler(CallbackQueryHandler(questions.question_answer, pattern=r"^q:"))
     application.add_handler(CallbackQueryHandler(questions.free_text_skip, pattern=r"^ft:-?[0-9]+:skip$"))

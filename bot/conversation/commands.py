@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
+from bot.conversation import outreach
 from bot.conversation.turn import CONVERSATION_STATES, Context, Turn
 from bot.texts import LANGUAGE_NAMES, LANGUAGES
 from triage import cases
@@ -15,7 +16,7 @@ async def cancel(update: Update, context: Context) -> None:
         await turn.reply(turn.t("nothing_to_cancel"))
         return
     services = turn.services
-    await services.run(cases.cancel_case, services.sessions, services.images, turn.patient.id)
+    await services.run(cases.cancel_case, services.sessions, services.images, turn.patient.id, turn.subject_id)
     await turn.reply(turn.t("cancelled"))
 
 
@@ -25,6 +26,9 @@ def _tier(turn: Turn, case: cases.CaseView) -> str:
 
 async def status(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
+    if turn.is_health_worker:
+        await outreach.my_patients(update, context)
+        return
     if turn.patient is None or not turn.patient.consented:
         await turn.reply(turn.t("need_consent"))
         return
@@ -38,6 +42,9 @@ async def status(update: Update, context: Context) -> None:
 
 async def history(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
+    if turn.is_health_worker:
+        await outreach.my_patients(update, context)
+        return
     if turn.patient is None or not turn.patient.consented:
         await turn.reply(turn.t("need_consent"))
         return
@@ -60,11 +67,14 @@ async def language_command(update: Update, context: Context) -> None:
 
 async def help_command(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
-    await turn.reply(turn.t("help"))
+    await turn.reply(turn.t("hw_help" if turn.is_health_worker else "help"))
 
 
 async def delete_request(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
+    if turn.is_health_worker:  # their patients' data is erased patient by patient, from /patients
+        await turn.reply(turn.t("hw_delete_self"))
+        return
     keyboard = InlineKeyboardMarkup([[
         InlineKeyboardButton(turn.t("delete_yes"), callback_data="delete:yes"),
         InlineKeyboardButton(turn.t("delete_no"), callback_data="delete:no"),

@@ -6,27 +6,43 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot.conversation import photos, resume
+from bot.conversation import outreach, photos, resume
 from bot.conversation.turn import CONVERSATION_STATES, Context, Turn
 from bot.texts import LANGUAGE_NAMES, LANGUAGES, pick_language, t
 from triage import cases
+from triage import outreach as outreach_core
 
 
-def consent_keyboard(language: str) -> InlineKeyboardMarkup:
+def consent_keyboard(language: str, organisation: str = "") -> InlineKeyboardMarkup:
+    """The notice's buttons; `organisation` (a clinic chosen or come through) rides in their data, since nothing is
+    stored before consent."""
+    suffix = f":{organisation}" if organisation else ""
     languages = [InlineKeyboardButton(("• " if code == language else "") + LANGUAGE_NAMES[code],
-                                      callback_data=f"lang:{code}") for code in LANGUAGES]
+                                      callback_data=f"lang:{code}{suffix}") for code in LANGUAGES]
     return InlineKeyboardMarkup([
-        [InlineKeyboardButton(t(language, "consent_yes"), callback_data=f"consent:yes:{language}"),
+        [InlineKeyboardButton(t(language, "consent_yes"), callback_data=f"consent:yes:{language}{suffix}"),
          InlineKeyboardButton(t(language, "consent_no"), callback_data=f"consent:no:{language}")],
-        languages,
+        *[languages[i:i + 4] for i in range(0, len(languages), 4)],
     ])
+
+
+async def show_consent(turn: Turn, language: str, organisation: str = "") -> None:
+    await turn.reply(t(language, "consent", days=turn.services.settings.retention_days),
+                     consent_keyboard(language, organisation))
 
 
 async def start(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
     patient = turn.patient
+    payload = (context.args or [""])[0] if context.args else ""
+    if payload and await outreach.start_payload(turn, payload):
+        return
     if patient is None or not patient.consented:
-        await turn.reply(turn.t("consent", days=turn.services.settings.retention_days), consent_keyboard(turn.language))
+        if not await outreach.choose_clinic(turn):
+            await show_consent(turn, turn.language)
+        return
+    if patient.is_health_worker and patient.state not in CONVERSATION_STATES:
+        await turn.reply(turn.t("hw_help"))
         return
     if patient.state in CONVERSATION_STATES:
         await turn.reply(turn.t("resuming"))
@@ -44,13 +60,15 @@ async def choose_language(update: Update, context: Context) -> None:
     if query is None:
         return
     turn = await Turn.of(update, context)
-    language = pick_language((query.data or "").removeprefix("lang:"))
+    _, code, *organisation = (query.data or "lang:en").split(":", 2)
+    language = pick_language(code)
     await turn.acknowledge(query)
     services = turn.services
     if turn.patient is None or not turn.patient.consented:
         try:
             await query.edit_message_text(t(language, "consent", days=services.settings.retention_days),
-                                          parse_mode=ParseMode.HTML, reply_markup=consent_keyboard(language))
+                                          parse_mode=ParseMode.HTML,
+                                          reply_markup=consent_keyboard(language, "".join(organisation)))
         except BadRequest:  # the same language again: "message is not modified"
             pass
         return
@@ -67,7 +85,7 @@ async def consent_answer(update: Update, context: Context) -> None:
         return
     turn = await Turn.of(update, context)
     await turn.acknowledge(query)
-    _, answer, language = (query.data or "consent:no:en").split(":", 2)
+    _, answer, language, *chosen = (query.data or "consent:no:en").split(":", 3)
     language = pick_language(language)
     if answer != "yes":
         await turn.reply(t(language, "declined"))
@@ -76,6 +94,11 @@ async def consent_answer(update: Update, context: Context) -> None:
         await turn.reply(turn.t(turn.hint()))
         return
     services = turn.services
+    organisation = services.settings.organisation
+    if chosen:  # a clinic's link or choice: only an active organisation counts
+        found = await services.run(outreach_core.organisation, services.sessions, chosen[0])
+        organisation = found.code if found is not None and found.active else organisation
     await services.run(cases.record_consent, services.sessions, telegram_user_id=user.id, chat_id=chat.id,
-                       language=language, consent_version=services.settings.consent_version)
+                       language=language, consent_version=services.settings.consent_version,
+                       organisation=organisation)
     await photos.new_case(update, context)

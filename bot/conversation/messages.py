@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.conversation import questions
+from bot.conversation import outreach, questions
 from bot.conversation.turn import Context, Turn
 from triage import cases
 from triage.untrusted import clean_text
@@ -17,6 +17,9 @@ async def text(update: Update, context: Context) -> None:
     patient = turn.patient
     if patient is None or not patient.consented or not body:
         await turn.reply(turn.t(turn.hint()))
+        return
+    if patient.state == "hw_intake":
+        await outreach.intake_text(turn, body)
         return
     if patient.case_id is not None:
         if patient.state == "q":
@@ -37,7 +40,7 @@ async def followup(turn: Turn, body: str) -> None:
     patient = turn.patient
     assert patient is not None and patient.case_id is not None
     services = turn.services
-    message_id = await services.run(cases.add_followup, services.sessions, patient_id=patient.id,
+    message_id = await services.run(cases.add_followup, services.sessions, patient_id=patient.subject_id,
                                     case_id=patient.case_id, text=body[:2000])
     if message_id is None:
         await turn.reply(turn.t(turn.hint()))

@@ -13,6 +13,7 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 
+from bot import questionnaire as qn
 from bot.conversation import questions
 from bot.conversation.turn import Context, Turn
 from bot.texts import t
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 TELEGRAM_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif")
+LATE_PHOTO_STATES = ("q", "free_text", "confirm", "emergency")
 
 
 def photos_keyboard(language: str, nonce: int) -> InlineKeyboardMarkup:
@@ -38,9 +40,13 @@ async def new_case(update: Update, context: Context) -> None:
         await turn.reply(turn.t("need_consent"))
         return
     services = turn.services
+    if patient.is_health_worker and patient.subject_id is None:
+        await turn.reply(turn.t("hw_choose_patient"))
+        return
     await services.run(cases.start_case, services.sessions, services.images, patient_id=patient.id,
-                       language=patient.language, organisation=services.settings.organisation,
-                       nonce=turn.nonce + 1)
+                       language=patient.language, organisation=patient.organisation, nonce=turn.nonce + 1,
+                       subject_id=patient.subject_id)
+    await turn.refresh()
     await turn.reply(turn.t("ask_photo"))
 
 
@@ -54,7 +60,10 @@ async def photo(update: Update, context: Context) -> None:
         await new_case(update, context)
         await turn.refresh()
     patient = turn.patient
-    if patient is None or patient.state != "photos" or patient.case_id is None:
+    # A photo that arrives after the questions began (the rest of an album sent from a phone that was offline, or
+    # delivered late) still belongs to the case being prepared: it is added, and the conversation stays where it is.
+    late = patient is not None and patient.state in LATE_PHOTO_STATES and patient.case_id is not None
+    if patient is None or (patient.state != "photos" and not late) or patient.case_id is None:
         await turn.reply(turn.t(turn.hint() if patient is None or patient.state != "result" else "photo_needs_new"))
         return
     attachment: Any
@@ -98,9 +107,15 @@ async def photo(update: Update, context: Context) -> None:
     except cases.DuplicateImage:  # the same photo again: already stored, already answered
         return
     caption = clean_text(message.caption or "").strip()[:1000]
+    if late:
+        if caption:  # words that came with it are kept with the others
+            view = await turn.case()
+            combined = "\n".join(p for p in ((view.text if view else ""), caption) if p)[:4000]
+            await turn.save(patient.state, patient.data, text=combined)
+        await turn.reply(turn.t("photo_added_late", n=count))
+        return
     if caption:
-        await services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                                     state="photos", data=patient.data, text=caption)
+        await turn.save("photos", patient.data, text=caption)
     verdict = str(clean.quality.get("verdict", "good"))
     if verdict != "good":  # not "received ✓": the patient is asked to retake it, or to go on with it anyway
         text = turn.t(f"quality.{verdict}")
@@ -122,9 +137,8 @@ async def photos_done(update: Update, context: Context) -> None:
         await turn.refuse(query)
         return
     await turn.acknowledge(query)
-    services = turn.services
-    view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
+    view = await turn.case()
     if view is None or view.image_count == 0:
         await turn.reply(turn.t("need_photo"))
         return
-    await questions.go_to_step(turn, view.answers, questions.FIRST, view.text)
+    await questions.go_to_step(turn, view.answers, qn.next_step(None, view.answers), view.text)

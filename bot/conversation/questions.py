@@ -14,11 +14,10 @@ from telegram.error import BadRequest
 
 from bot import questionnaire as qn
 from bot.conversation.turn import Context, Turn, esc, is_emergency
-from bot.texts import t
+from bot.texts import t, t_for
 from triage import cases
 from triage.untrusted import clean_text
 
-FIRST = qn.FIRST
 SYMPTOM_KEYS = frozenset(o.label for step in qn.STEPS for o in step.options if o.label.startswith("symptom."))
 FREE_TEXT, CONFIRM = "_free_text", "_confirm"  # places after the questions, for the emergency pause
 
@@ -47,25 +46,22 @@ async def go_to_step(turn: Turn, answers: dict[str, Any], place: str | None, tex
     nonce = turn.nonce + 1
     place = place or FREE_TEXT
     warned = bool(patient.data.get("warned"))
-    data: dict[str, Any] = {"case_id": patient.case_id, "nonce": nonce, "warned": warned}
+    data: dict[str, Any] = turn.state_data(case_id=patient.case_id, nonce=nonce, warned=warned)
     if not warned and is_emergency(answers, text):
         await _pause_for_emergency(turn, {**data, "warned": True, "resume": place}, answers)
         return
     if place == CONFIRM:
-        await turn.services.save_progress(patient_id=patient.id, case_id=patient.case_id, state="free_text",
-                                          data=data, answers=answers)
+        await turn.save("free_text", data, answers=answers)
         await turn.refresh()
         await show_confirm(turn)
         return
     if place == FREE_TEXT:
-        await turn.services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                                          state="free_text", data=data, answers=answers)
+        await turn.save("free_text", data, answers=answers)
         markup = InlineKeyboardMarkup([[InlineKeyboardButton(turn.t("btn_skip"), callback_data=f"ft:{nonce}:skip")]])
         await turn.reply(turn.t("ask_text"), markup)
         return
     data["step"] = place
-    await turn.services.save_progress(patient_id=patient.id, case_id=patient.case_id, state="q", data=data,
-                                      answers=answers)
+    await turn.save("q", data, answers=answers)
     step = qn.BY_KEY[place]
     await turn.reply(turn.t(step.prompt), question_keyboard(step, turn.language, answers, nonce))
 
@@ -73,8 +69,7 @@ async def go_to_step(turn: Turn, answers: dict[str, Any], place: str | None, tex
 async def _pause_for_emergency(turn: Turn, data: dict[str, Any], answers: dict[str, Any] | None) -> None:
     patient = turn.patient
     assert patient is not None and patient.case_id is not None
-    await turn.services.save_progress(patient_id=patient.id, case_id=patient.case_id, state="emergency", data=data,
-                                      answers=answers)
+    await turn.save("emergency", data, answers=answers)
     nonce = data["nonce"]
     markup = InlineKeyboardMarkup([
         [InlineKeyboardButton(turn.t("btn_send_now"), callback_data=f"em:{nonce}:send")],
@@ -96,7 +91,7 @@ async def emergency_choice(update: Update, context: Context) -> None:
         await turn.refuse(query)
         return
     await turn.acknowledge(query)
-    view = await turn.services.run(cases.get_case, turn.services.sessions, patient.id, patient.case_id)
+    view = await turn.case()
     if view is None:
         return
     place = CONFIRM if parts[2] == "send" else str(patient.data.get("resume") or FREE_TEXT)
@@ -136,8 +131,7 @@ async def question_answer(update: Update, context: Context) -> None:
         return
     if step.kind == "multi":
         answers = qn.toggle(step, answers, code)
-        await turn.services.save_progress(patient_id=patient.id, case_id=patient.case_id,
-                                          state="q", data=patient.data, answers=answers)
+        await turn.save("q", patient.data, answers=answers)
         try:
             await query.edit_message_reply_markup(question_keyboard(step, turn.language, answers, turn.nonce))
         except BadRequest:
@@ -154,7 +148,7 @@ async def typed_answer(turn: Turn, body: str) -> None:
     step = qn.BY_KEY.get(str(patient.data.get("step")))
     age = qn.parse_age(body) if step is not None and step.typed else None
     if step is not None and age is not None:
-        view = await turn.services.run(cases.get_case, turn.services.sessions, patient.id, patient.case_id)
+        view = await turn.case()
         if view is not None:
             answers = qn.choose(step, view.answers, age.years, typed=age)
             await go_to_step(turn, answers, qn.next_step(step.key, answers), view.text)
@@ -166,11 +160,9 @@ async def free_text(turn: Turn, body: str) -> None:
     """The patient's own words: kept with the case; they can raise the tier, never lower it."""
     patient = turn.patient
     assert patient is not None and patient.case_id is not None
-    services = turn.services
-    view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
+    view = await turn.case()
     combined = "\n".join(p for p in ((view.text if view else ""), clean_text(body)[:2000]) if p)[:4000]
-    await services.save_progress(patient_id=patient.id, case_id=patient.case_id, state="free_text",
-                                 data=patient.data, text=combined)
+    await turn.save("free_text", patient.data, text=combined)
     if view is not None:
         await go_to_step(turn, view.answers, CONFIRM, combined)
 
@@ -194,11 +186,13 @@ def _symptom_labels(language: str, answers: dict[str, Any]) -> str:
     return ", ".join(t(language, f"symptom.{s}") for s in answers["answers"].get("symptoms", []) if s != "near_eye")
 
 
-def summary(language: str, view: cases.CaseView) -> str:
-    """The confirmation screen: everything the patient is about to send, in their words and ours."""
+def summary(language: str, view: cases.CaseView, worker_ref: str | None = None) -> str:
+    """The confirmation screen: everything the patient is about to send, in their words and ours (a health
+    worker's, `worker_ref` naming their patient, sees it worded for them)."""
     patient, given = view.answers.get("patient", {}), view.answers.get("answers", {})
     unknown = t(language, "unknown")
-    lines = [t(language, "confirm_title"), t(language, "sum.photos", n=view.image_count)]
+    worker, ref = worker_ref is not None, esc(worker_ref or "")
+    lines = [t_for(language, "confirm_title", worker, ref=ref), t(language, "sum.photos", n=view.image_count)]
     age = qn.age_shown(patient)
     lines.append(t(language, "sum.age", value=t(language, age[0], **age[1]) if age else unknown))
     sites = ", ".join(t(language, f"site.{s}") for s in given.get("body_sites", [])) or unknown
@@ -218,28 +212,29 @@ def summary(language: str, view: cases.CaseView) -> str:
         lines.append(", ".join(flags))
     if patient.get("skin_type") in qn.SKIN_TYPES:
         lines.append(t(language, "sum.skin_type", value=t(language, f"skin.{patient['skin_type']}")))
+    if patient.get("sex") in ("female", "male"):
+        lines.append(t(language, f"sex.{patient['sex']}"))
     if view.text:
-        lines.append(t(language, "sum.text", value=esc(view.text[:500])))
+        lines.append(t_for(language, "sum.text", worker, value=esc(view.text[:500])))
     return "\n".join(lines)
 
 
 async def show_confirm(turn: Turn) -> None:
     patient = turn.patient
     assert patient is not None and patient.case_id is not None
-    services = turn.services
-    view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
+    view = await turn.case()
     if view is None:
         return
     nonce = turn.nonce + 1
     data = {**patient.data, "nonce": nonce}
     data.pop("step", None)
-    await services.save_progress(patient_id=patient.id, case_id=patient.case_id, state="confirm", data=data)
+    await turn.save("confirm", data)
     markup = InlineKeyboardMarkup([
         [InlineKeyboardButton(turn.t("btn_submit"), callback_data=f"cf:{nonce}:submit")],
         [InlineKeyboardButton(turn.t("btn_change"), callback_data=f"cf:{nonce}:change"),
          InlineKeyboardButton(turn.t("btn_cancel"), callback_data=f"cf:{nonce}:cancel")],
     ])
-    await turn.reply(summary(turn.language, view), markup)
+    await turn.reply(summary(turn.language, view, patient.subject_ref if turn.is_health_worker else None), markup)
 
 
 async def confirm_answer(update: Update, context: Context) -> None:
@@ -259,18 +254,18 @@ async def confirm_answer(update: Update, context: Context) -> None:
     await turn.acknowledge(query)
     services = turn.services
     if action == "cancel":
-        await services.run(cases.cancel_case, services.sessions, services.images, patient.id)
+        await services.run(cases.cancel_case, services.sessions, services.images, patient.id, turn.subject_id)
         await turn.reply(turn.t("cancelled"))
         return
     if action == "change":
-        view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
+        view = await turn.case()
         if view is not None:
-            await go_to_step(turn, view.answers, FIRST, view.text)
+            await go_to_step(turn, view.answers, qn.next_step(None, view.answers), view.text)
         return
     # The case, its analysis task and the "being analysed" notice are stored in one transaction: whatever fails
     # next (Telegram, the broker, this process), the task and the notice go out from there, the notice first.
     submitted = await services.run(cases.submit_case, services.sessions, patient_id=patient.id,
-                                   case_id=patient.case_id, notice=turn.t("analysing"))
+                                   case_id=patient.case_id, notice=turn.t("analysing"), subject_id=turn.subject_id)
     if not submitted:
         await turn.reply(turn.t("need_photo"))
         return

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot import questionnaire as qn
 from bot.conversation import questions
 from bot.conversation.photos import photos_keyboard
 from bot.conversation.turn import Turn
-from triage import cases
 
 
 async def show_current(turn: Turn) -> None:
@@ -13,13 +13,14 @@ async def show_current(turn: Turn) -> None:
     if patient is None or patient.case_id is None:
         await turn.reply(turn.t(turn.hint()))
         return
-    services = turn.services
-    view = await services.run(cases.get_case, services.sessions, patient.id, patient.case_id)
+    view = await turn.case()
     if view is None:
         await turn.reply(turn.t("idle_hint"))
         return
     if patient.state == "q":
-        await questions.go_to_step(turn, view.answers, str(patient.data.get("step", questions.FIRST)), view.text)
+        step = patient.data.get("step")
+        await questions.go_to_step(turn, view.answers, str(step) if step else qn.next_step(None, view.answers),
+                                   view.text)
     elif patient.state == "free_text":
         await questions.go_to_step(turn, view.answers, questions.FREE_TEXT, view.text)
     elif patient.state == "emergency":

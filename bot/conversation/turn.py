@@ -21,7 +21,7 @@ from telegram.error import NetworkError, RetryAfter, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.services import Services, services_of
-from bot.texts import pick_language, t
+from bot.texts import pick_language, t_for
 from triage import cases, outbox
 from triage.rules import CaseError, assess, parse_case
 
@@ -66,17 +66,49 @@ class Turn:
         value = self.patient.data.get("nonce", 0) if self.patient else 0
         return int(value) if isinstance(value, int) else 0
 
+    @property
+    def is_health_worker(self) -> bool:
+        return self.patient is not None and self.patient.is_health_worker
+
+    @property
+    def subject_id(self) -> int | None:
+        """Whose case this is: the patient, or the patient the health worker is working on."""
+        return self.patient.subject_id if self.patient is not None else None
+
     def t(self, key: str, **values: Any) -> str:
-        return t(self.language, key, **values)
+        """The message `key` in the person's language, worded for a health worker when they are one."""
+        ref = self.patient.subject_ref if self.patient is not None else ""
+        return t_for(self.language, key, self.is_health_worker, **{"ref": esc(ref), **values})
+
+    def state_data(self, **values: Any) -> dict[str, Any]:
+        """Conversation data for the next state: `values`, with the health worker's patient carried over."""
+        old = self.patient.data if self.patient is not None else {}
+        return {**{k: old[k] for k in cases.SUBJECT_KEYS if k in old}, **values}
+
+    async def save(self, state: str, data: dict[str, Any], *, answers: dict[str, Any] | None = None,
+                   text: str | None = None) -> None:
+        """Store the case's answers (and words) with the person's place in the conversation (one round trip)."""
+        patient = self.patient
+        assert patient is not None and patient.case_id is not None
+        await self.services.save_progress(patient_id=patient.id, case_id=patient.case_id, state=state, data=data,
+                                          answers=answers, text=text, subject_id=patient.subject_id)
+
+    async def case(self) -> cases.CaseView | None:
+        """The case being worked on, if it is the subject's own."""
+        patient = self.patient
+        if patient is None or patient.case_id is None or patient.subject_id is None:
+            return None
+        return await self.services.run(cases.get_case, self.services.sessions, patient.subject_id, patient.case_id)
 
     def hint(self) -> str:
         """The message key that tells the patient what to do next from where they are."""
         patient = self.patient
         if patient is None or not patient.consented:
             return "need_consent"
-        return {"photos": "need_photo", "q": "use_buttons", "confirm": "use_buttons", "free_text": "type_or_skip",
-                "emergency": "use_buttons", "waiting_result": "waiting",
-                "result": "result_hint"}.get(patient.state, "idle_hint")
+        hints = {"photos": "need_photo", "q": "use_buttons", "confirm": "use_buttons", "free_text": "type_or_skip",
+                 "emergency": "use_buttons", "waiting_result": "waiting", "result": "result_hint",
+                 "hw_intake": "use_buttons", "patient": "use_buttons", "delete_patient": "use_buttons"}
+        return hints.get(patient.state, "hw_help" if patient.is_health_worker else "idle_hint")
 
     async def reply(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Send `text` (HTML) to this chat now, or through the outbox when Telegram cannot take it now."""

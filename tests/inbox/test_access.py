@@ -14,6 +14,7 @@ from aiohttp import web
 
 from inbox.security import access_of
 from tests.inbox.conftest import WebProcess, sqlite_only
+from triage import outreach
 
 PUBLIC = {("GET", "/inbox/login"), ("HEAD", "/inbox/login"), ("POST", "/inbox/login")}
 
@@ -42,10 +43,13 @@ def _fill(path: str, values: dict[str, int]) -> str:
 async def test_every_inbox_route_is_closed_to_the_wrong_people(web_process: WebProcess) -> None:
     world = web_process.world
     routes = _inbox_routes(web_process.app)
+    invite_id, _ = outreach.create_invite(web_process.services.sessions, organisation_code="north", label="access test",
+                                          created_by=world.people["root"].id, actor="test")
     north = {
         "case_id": world.cases["emergency"],
         "image_id": world.images["emergency"],
         "user_id": world.people["carol"].id,
+        "invite_id": invite_id,
     }
     public = {(m, p) for m, p, h in routes if access_of(h) == "public"}
     assert public == PUBLIC, "a route was made public: check it, then update PUBLIC"

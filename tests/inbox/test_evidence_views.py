@@ -8,7 +8,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from tests.inbox.conftest import InboxClient, World
 from triage import evidence
@@ -64,3 +64,39 @@ async def test_the_dashboard_shows_the_model_on_duty_and_whether_its_evidence_co
     assert f"Evidence record {view.id} lets this model send benign lesions home" in page
     assert "malignant caught 39 of 40" in page
     assert re.search(r"<th>not given</th><td>[^<]*</td><td>\d+</td>", page)  # agreement by skin type
+
+
+async def test_an_admin_invites_health_workers_sees_their_activity_and_only_their_own_organisations(
+    world: World, make_client: Callable[..., Awaitable[InboxClient]]
+) -> None:
+    root = await make_client("root")
+    status, page = await root.get("/inbox/admin/outreach")
+    assert status == 200 and "No health worker has joined yet" in page
+    resp = await root.post("/inbox/admin/outreach/invites", {"label": "Amina <script>", "days": "7"})
+    page = await resp.text()
+    assert resp.status == 200 and "/start chw-" in page  # no bot username configured: the start payload itself
+    assert "Amina &lt;script&gt;" in page and "<script>" not in page
+    code = re.search(r"chw-[A-Za-z0-9_-]{24}", page)
+    assert code is not None
+    _, again = await root.get("/inbox/admin/outreach")
+    assert code.group(0) not in again  # shown once: only its hash is kept
+    assert (await root.post("/inbox/admin/outreach/invites", {"label": "x", "days": "365"})).status == 400
+    from triage.models import Invite
+
+    with world.services.sessions() as session:
+        invite_id = session.scalars(select(Invite.id)).one()
+    sam = await make_client("sam")  # the admin of the other organisation
+    assert (await sam.post(f"/inbox/admin/outreach/invites/{invite_id}/revoke")).status == 404
+    assert (await root.post(f"/inbox/admin/outreach/invites/{invite_id}/revoke")).status == 303
+    _, page = await root.get("/inbox/admin/outreach")
+    assert "cancelled" in page
+    resp = await root.post("/inbox/admin/outreach/organisation",
+                           {"name": "North clinic", "public": "1", "clinician_chat_id": "-100123"})
+    assert resp.status == 303
+    resp = await root.post("/inbox/admin/outreach/organisation", {"name": "x", "clinician_chat_id": "٣٣"})
+    assert resp.status == 400
+    from triage import outreach
+
+    north = outreach.organisation(world.services.sessions, "north")
+    assert north is not None and (north.name, north.public, north.clinician_chat_id) == ("North clinic", True,
+                                                                                          -100123)
