@@ -83,10 +83,11 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session (audited as `logout`) and go to the sign-in page."""
     services = services_of(request)
     token = request.get(SESSION_TOKEN)
     if token:
-        await services.run(accounts.end_session, services.sessions, token)
+        await services.run(accounts.sign_out, services.sessions, token)
     response = redirect("/inbox/login")
     clear_cookies(response)
     return response
