@@ -29,7 +29,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from model_server import logs as model_logs
 from tests.conftest import migrate
