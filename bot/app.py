@@ -40,6 +40,7 @@ from bot.ratelimit import RateLimiter
 from bot.sender import OutboxSender
 from bot.services import Services
 from bot.telegram_http import AiohttpRequest
+from bot.update_shape import check_shape
 from bot.webhook_answers import AnsweringBot, CallbackAnswers
 from triage import logs
 from triage.celery_app import create_celery
@@ -251,7 +252,8 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     application = request.app[PTB]
     try:
         # Control characters and lone surrogates would fail at the database: the patient's words lose them instead.
-        update = Update.de_json(clean_json(data), application.bot)
+        # Fields of the wrong type would fail in a handler: python-telegram-bot checks none (bot/update_shape.py).
+        update = Update.de_json(check_shape(clean_json(data)), application.bot)
     except TooDeep:
         return web.json_response({"error": "update nested too deeply"}, status=400)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:

@@ -7,7 +7,7 @@ from aiohttp import web
 from inbox.auth_views import redirect
 from inbox.context import SESSION_TOKEN, clinician_of, form_of, services_of
 from inbox.render import page, sentence
-from inbox.security import admin_only
+from inbox.security import admin_only, ascii_int, path_id, redisplays
 from triage import accounts
 
 DONE_MESSAGES = {
@@ -38,11 +38,21 @@ async def _users_page(request: web.Request, *, status: int = 200, error: str = "
 async def _user_in_my_organisation(request: web.Request) -> accounts.ClinicianView:
     me = clinician_of(request)
     services = services_of(request)
-    user_id = int(request.match_info["user_id"])
-    user = await services.run(accounts.get_clinician, services.sessions, user_id)
+    missing = "There is no such account in your organisation."
+    user = await services.run(accounts.get_clinician, services.sessions, path_id(request, "user_id", missing))
     if user is None or user.organisation != me.organisation:
-        raise web.HTTPNotFound(text="There is no such account in your organisation.")
+        raise web.HTTPNotFound(text=missing)
     return user
+
+
+def _kept(request: web.Request) -> dict[str, str]:
+    """The new account's fields as typed (never the password), so a refused form does not lose them."""
+    form = form_of(request)
+    return {k: form.get(k, "")[:254] for k in ("email", "name", "role", "telegram_user_id")}
+
+
+async def _refused(request: web.Request, message: str) -> web.StreamResponse:
+    return await _users_page(request, status=400, error=message, **_kept(request))
 
 
 @admin_only
@@ -51,13 +61,15 @@ async def users(request: web.Request) -> web.StreamResponse:
 
 
 @admin_only
+@redisplays(_refused)
 async def create_user(request: web.Request) -> web.StreamResponse:
     """Create an account in the admin's own organisation."""
     me = clinician_of(request)
     form = form_of(request)
-    kept = {k: form.get(k, "")[:254] for k in ("email", "name", "role", "telegram_user_id")}
+    kept = _kept(request)
     telegram = kept["telegram_user_id"].strip()
-    if telegram and not (telegram.isdigit() and 0 < int(telegram) < 2**63):
+    telegram_id = ascii_int(telegram, maximum=2**63 - 1)  # ASCII digits: int() also reads '١٢' (and fails on '²')
+    if telegram and not telegram_id:
         return await _users_page(request, status=400, error="The Telegram user id must be a number.", **kept)
     services = services_of(request)
     try:
@@ -69,7 +81,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
             role=kept["role"],
             organisation=me.organisation,
             password=form.get("password", ""),
-            telegram_user_id=int(telegram) if telegram else None,
+            telegram_user_id=telegram_id,
             actor=me.actor,
         )
     except accounts.AccountError as exc:
@@ -78,6 +90,7 @@ async def create_user(request: web.Request) -> web.StreamResponse:
 
 
 @admin_only
+@redisplays(_refused)
 async def set_active(request: web.Request) -> web.StreamResponse:
     me = clinician_of(request)
     user = await _user_in_my_organisation(request)
@@ -90,6 +103,7 @@ async def set_active(request: web.Request) -> web.StreamResponse:
 
 
 @admin_only
+@redisplays(_refused)
 async def set_password(request: web.Request) -> web.StreamResponse:
     """Set a new password for an account (and unlock it); its sessions end."""
     me = clinician_of(request)

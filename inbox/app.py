@@ -16,12 +16,14 @@ from inbox.config import InboxConfig
 from inbox.context import ASSETS, CONFIG, SERVICES, SETTINGS, TEMPLATES, InboxServices
 from inbox.render import content_security_policy, load_assets, make_environment, page
 from inbox.security import Handler, auth_middleware
+from triage import logs
 from triage.config import Settings
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/inbox"
-ID = r"{%s:\d{1,10}}"
+# ASCII digits only: `\d` also matches Arabic-Indic, Devanagari or full-width digits, which `int()` reads.
+ID = r"{%s:[0-9]{1,10}}"
 
 _ERROR_TITLES = {
     400: "The request could not be read",
@@ -32,12 +34,18 @@ _ERROR_TITLES = {
     409: "Not possible now",
     413: "Too large",
     415: "Wrong kind of form",
+    500: "Something went wrong",
 }
+UNEXPECTED = (
+    "The inbox could not finish this. Reload the page to see what was done, and try again; if it happens again, "
+    "tell the service's administrators the time it happened."
+)
 
 
 @web.middleware
 async def errors_and_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn HTTP errors into readable pages, and give every response the inbox's security headers."""
+    """Turn HTTP errors into readable pages, any unexpected error into the inbox's error page (logged by class and
+    frames, never its message: it may quote a form), and give every response the security headers."""
     try:
         response = await handler(request)
     except web.HTTPException as exc:
@@ -45,15 +53,32 @@ async def errors_and_headers(request: web.Request, handler: Handler) -> web.Stre
             response = web.Response(status=exc.status, headers=exc.headers)
         else:
             message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else ""
-            response = page(
-                request,
-                "error.html",
-                status=exc.status,
-                title=_ERROR_TITLES.get(exc.status, "Something went wrong"),
-                message=message,
-            )
+            response = _error_page(request, exc.status, message)
+    except Exception as exc:
+        log.error("inbox: %s %s failed: %s", request.method, _route_of(request), logs.format_exception(exc))
+        response = _error_page(request, 500, UNEXPECTED)
+    return with_security_headers(request.app, response)
+
+
+def _error_page(request: web.Request, status: int, message: str) -> web.Response:
+    title = _ERROR_TITLES.get(status, "Something went wrong")
+    try:
+        return page(request, "error.html", status=status, title=title, message=message)
+    except Exception as exc:  # the page itself failed: still an answer, with the headers
+        log.error("inbox: the error page failed: %s", logs.describe(exc))
+        return web.Response(status=status, text=f"{title}. {message}")
+
+
+def _route_of(request: web.Request) -> str:
+    """The route's pattern (`/cases/{case_id}/reply`), never the path itself, which can carry anything."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
+
+
+def with_security_headers(app: web.Application, response: web.StreamResponse) -> web.StreamResponse:
+    """`response` with the inbox's headers: no script, no framing, no sniffing, no referrer, never cached."""
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(request.app[ASSETS])
+    headers["Content-Security-Policy"] = content_security_policy(app[ASSETS])
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "no-referrer"
@@ -106,8 +131,11 @@ def create_inbox_app(
     return inbox
 
 
-async def _to_queue(request: web.Request) -> web.StreamResponse:
-    raise web.HTTPPermanentRedirect(PREFIX + "/")
+def _to_queue(inbox: web.Application) -> Handler:
+    async def redirect(request: web.Request) -> web.StreamResponse:
+        return with_security_headers(inbox, web.Response(status=308, headers={"Location": PREFIX + "/"}))
+
+    return redirect
 
 
 def setup(
@@ -119,6 +147,6 @@ def setup(
 ) -> web.Application:
     """Mount the inbox under `/inbox` on `app`; `services()` must work once the app has started."""
     inbox = create_inbox_app(settings, services, config)
-    app.router.add_get(PREFIX, _to_queue)
+    app.router.add_get(PREFIX, _to_queue(inbox))
     app.add_subapp(PREFIX, inbox)
     return inbox

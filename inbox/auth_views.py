@@ -13,6 +13,7 @@ from inbox.security import (
     clear_cookies,
     new_login_csrf,
     public,
+    redisplays,
     safe_next,
     set_login_csrf_cookie,
     set_session_cookie,
@@ -51,7 +52,15 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return _login_page(request, next_path=next_path)
 
 
+async def _login_refused(request: web.Request, message: str) -> web.StreamResponse:
+    """The sign-in page again with the email as typed (cleaned); never the password."""
+    form = form_of(request)
+    return _login_page(request, next_path=safe_next(form.get("next")), error=message,
+                       email=form.get("email", "")[:254], status=400)
+
+
 @public
+@redisplays(_login_refused)
 async def login(request: web.Request) -> web.StreamResponse:
     """Check the email and password (counting failures), then start a fresh session."""
     form = form_of(request)
@@ -74,10 +83,11 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End the session (audited as `logout`) and go to the sign-in page."""
     services = services_of(request)
     token = request.get(SESSION_TOKEN)
     if token:
-        await services.run(accounts.end_session, services.sessions, token)
+        await services.run(accounts.sign_out, services.sessions, token)
     response = redirect("/inbox/login")
     clear_cookies(response)
     return response
@@ -87,6 +97,11 @@ async def account(request: web.Request) -> web.StreamResponse:
     return page(request, "account.html", error="", done=request.query.get("done") == "password")
 
 
+async def _password_refused(request: web.Request, message: str) -> web.StreamResponse:
+    return page(request, "account.html", status=400, error=message, done=False)
+
+
+@redisplays(_password_refused)
 async def change_password(request: web.Request) -> web.StreamResponse:
     """Change one's own password (the current one is asked again); other sessions of the account end."""
     me = clinician_of(request)

@@ -13,6 +13,7 @@ from aiohttp import web
 from inbox.auth_views import redirect
 from inbox.context import clinician_of, form_of, services_of
 from inbox.render import page, sentence
+from inbox.security import path_id, redisplays
 from triage import review
 
 DONE_MESSAGES = {
@@ -24,8 +25,11 @@ DONE_MESSAGES = {
 }
 
 
+NO_CASE = "There is no such case in your organisation's inbox."
+
+
 def _case_id(request: web.Request) -> int:
-    return int(request.match_info["case_id"])
+    return path_id(request, "case_id", NO_CASE)
 
 
 async def queue(request: web.Request) -> web.StreamResponse:
@@ -52,7 +56,7 @@ async def _render_case(request: web.Request, *, status: int = 200, error: str = 
         detail = await services.run(review.case_detail, services.sessions, me, _case_id(request),
                                     ref=request.query.get("ref") if status == 200 else None)
     except review.CaseNotFound:
-        raise web.HTTPNotFound(text="There is no such case in your organisation's inbox.") from None
+        raise web.HTTPNotFound(text=NO_CASE) from None
     except review.StaleReference:
         raise web.HTTPNotFound(text="This link is for a case that is no longer in the inbox (the patient may have "
                                     "erased it).") from None
@@ -79,16 +83,16 @@ async def image(request: web.Request) -> web.StreamResponse:
     """One photo, decrypted from the image store; never cached, never a public link."""
     me = clinician_of(request)
     services = services_of(request)
-    image_id = int(request.match_info["image_id"])
+    case_id, image_id = _case_id(request), path_id(request, "image_id", "There is no such photo.")
     try:
-        key = await services.run(review.image_key, services.sessions, me, _case_id(request), image_id)
+        key = await services.run(review.image_key, services.sessions, me, case_id, image_id)
         data = await services.run(services.images.get, key)
     except (review.CaseNotFound, FileNotFoundError):
         raise web.HTTPNotFound(text="There is no such photo.") from None
     return web.Response(
         body=data,
         content_type="image/jpeg",
-        headers={"Content-Disposition": f'inline; filename="case-{_case_id(request)}-{image_id}.jpg"'},
+        headers={"Content-Disposition": f'inline; filename="case-{case_id}-{image_id}.jpg"'},
     )
 
 
@@ -100,7 +104,7 @@ async def _act(request: web.Request, done: str, action: Any, *args: Any, **kwarg
     try:
         await services.run(action, services.sessions, me, case_id, *args, **kwargs)
     except review.CaseNotFound:
-        raise web.HTTPNotFound(text="There is no such case in your organisation's inbox.") from None
+        raise web.HTTPNotFound(text=NO_CASE) from None
     except review.ReviewConflict as exc:
         return await _render_case(request, status=409, error=sentence(exc), **_kept(request))
     except review.InvalidReview as exc:
@@ -114,24 +118,34 @@ def _kept(request: web.Request) -> dict[str, str]:
     return {k: form.get(k, "") for k in ("reply", "tier", "reason", "diagnosis", "disposition")}
 
 
+async def _refused(request: web.Request, message: str) -> web.StreamResponse:
+    """The case page again, with why the form was refused and what was typed (cleaned)."""
+    return await _render_case(request, status=400, error=message, **_kept(request))
+
+
+@redisplays(_refused)
 async def claim(request: web.Request) -> web.StreamResponse:
     take_over = form_of(request).get("take_over") == "1"
     return await _act(request, "claimed", review.claim, take_over=take_over)
 
 
+@redisplays(_refused)
 async def reply(request: web.Request) -> web.StreamResponse:
     return await _act(request, "replied", review.reply, form_of(request).get("reply", ""))
 
 
+@redisplays(_refused)
 async def change_tier(request: web.Request) -> web.StreamResponse:
     form = form_of(request)
     return await _act(request, "tier", review.change_tier, form.get("tier", ""), form.get("reason", ""))
 
 
+@redisplays(_refused)
 async def record_outcome(request: web.Request) -> web.StreamResponse:
     form = form_of(request)
     return await _act(request, "outcome", review.record_outcome, form.get("diagnosis", ""), form.get("disposition", ""))
 
 
+@redisplays(_refused)
 async def close(request: web.Request) -> web.StreamResponse:
     return await _act(request, "closed", review.close)

@@ -8,15 +8,13 @@ from inbox import stats
 from inbox.charts import TIER_COLOURS, stacked_bars
 from inbox.context import clinician_of, services_of
 from inbox.render import page
+from inbox.security import ascii_int
 from triage import review
 
 
 async def dashboard(request: web.Request) -> web.StreamResponse:
     me = clinician_of(request)
-    try:
-        days = int(request.query.get("days", "14"))
-    except ValueError:
-        days = 14
+    days = ascii_int(request.query.get("days"), maximum=max(stats.WINDOWS)) or 14
     if days not in stats.WINDOWS:
         days = 14
     services = services_of(request)

@@ -11,6 +11,7 @@ import sys
 
 from aiohttp import web
 
+from model_server import logs
 from model_server.app import init_app
 from model_server.backends import BackendError, create_backend
 from model_server.settings import SettingsError, load_settings
@@ -25,7 +26,7 @@ def main() -> int:
     except SettingsError as exc:
         print(f"model_server: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level)  # tracebacks without exception messages: they can quote a request
     try:
         backend = create_backend(settings)
         backend.load()  # before listening: /healthz answers only once the model is ready

@@ -365,3 +365,17 @@ def resolve_session(
 def end_session(factory: sessionmaker[Session], token: str) -> None:
     with transaction(factory) as session:
         session.execute(delete(InboxSession).where(InboxSession.id == _session_id(token)))
+
+
+def sign_out(factory: sessionmaker[Session], token: str) -> bool:
+    """End the session of `token` and audit `logout` for its clinician, in one transaction. Returns whether there
+    was such a session (an unknown or already ended one changes nothing and is not audited)."""
+    with transaction(factory) as session:
+        clinician_id = session.scalar(
+            delete(InboxSession).where(InboxSession.id == _session_id(token)).returning(InboxSession.clinician_id)
+        )
+        if clinician_id is None:
+            return False
+        session.add(AuditEvent(actor=f"clinician:{clinician_id}", action="logout",
+                               details={"clinician_id": clinician_id}))
+        return True

@@ -74,8 +74,10 @@ def configure(level: str | int = "INFO") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    # httpx logs every request URL, and Bot API URLs contain the bot token.
+    # httpx logs every request URL, and Bot API URLs contain the bot token. python-telegram-bot's DEBUG lines carry
+    # the token too (its API URL) and every call's parameters (the texts sent to patients): never below INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("telegram").setLevel(max(root.level, logging.INFO))
 
 
 def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

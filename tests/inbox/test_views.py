@@ -54,7 +54,29 @@ async def test_signing_in_sets_an_httponly_samesite_cookie_and_signing_out_ends_
     other.client.session.cookie_jar.update_cookies({"inbox_session": token})
     resp = await other.client.get("/inbox/", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].startswith("/inbox/login")
-    assert [e.action for e in _audit(world) if e.action.startswith("login.")] == ["login.succeeded"]
+    assert [e.action for e in _audit(world) if e.action.startswith(("login.", "logout"))] == [
+        "login.succeeded", "logout"]
+
+
+async def test_signing_out_and_failed_sign_ins_are_audited_without_what_was_typed(
+    make_client: MakeClient, world: World
+) -> None:
+    alice = world.people["alice"]
+    client = await make_client()
+    assert (await client.login(alice.email, "not her password")).status == 401
+    assert (await client.login("nobody@north.example.org", "guessing-password")).status == 401
+    assert (await client.login(alice.email)).status == 303
+    assert (await client.post("/inbox/logout")).status == 303
+    assert (await client.post("/inbox/logout")).status == 401  # the session is gone: nothing more to audit
+    events = [(e.actor, e.action, e.details) for e in _audit(world) if e.action.startswith(("login.", "logout"))]
+    assert events == [
+        ("anonymous", "login.failed", {"clinician_id": alice.id, "reason": "wrong_password"}),
+        ("anonymous", "login.failed", {"reason": "unknown_email"}),
+        (alice.actor, "login.succeeded", {"clinician_id": alice.id}),
+        (alice.actor, "logout", {"clinician_id": alice.id}),
+    ]
+    typed = ("not her password", "nobody@", "guessing", "correct horse", alice.email)
+    assert not [e for e in _audit(world) if any(t in str(e.details) + e.actor for t in typed)]
 
 
 async def test_the_cookie_is_secure_by_default() -> None:
@@ -165,7 +187,8 @@ async def test_the_queue_filters_by_tier_status_and_claim(make_client: MakeClien
     assert await shown("scope=unclaimed") == [c["emergency"], c["urgent"]]
     assert await shown("status=all") == [c["emergency"], c["urgent"], c["closed"], c["routine"]]
     # Nonsense in the filters falls back to the defaults instead of failing.
-    assert await shown("tier=<script>&status=%00&scope=everything") == [c["emergency"], c["urgent"], c["routine"]]
+    assert await shown("tier=<script>&status=%20&scope=everything") == [c["emergency"], c["urgent"], c["routine"]]
+    # A control character is refused at the door (test_hostile_input.py).
 
 
 # -- the case page ------------------------------------------------------------------------------------------
