@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage import review
@@ -223,8 +223,10 @@ def for_system(
 
 
 def closed_since(factory: sessionmaker[Session], organisation: str, since: dt.datetime) -> list[int]:
-    """The ids of the organisation's cases closed at or after `since`, oldest first."""
+    """The ids of the organisation's cases closed at or after `since`, oldest first (a case closed by an older
+    release without a closing time counts from its last change)."""
+    closed_at = func.coalesce(Case.closed_at, Case.updated_at)
     with factory() as session:
         return list(session.scalars(
             select(Case.id).where(Case.organisation == organisation, Case.status == CaseStatus.CLOSED,
-                                  Case.closed_at >= since).order_by(Case.closed_at, Case.id)))
+                                  closed_at >= since).order_by(closed_at, Case.id)))
