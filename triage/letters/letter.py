@@ -177,7 +177,7 @@ def render_pdf(html: str) -> bytes:
     """HTML to PDF. Raises `LetterUnavailable` when WeasyPrint cannot load Pango."""
     try:
         from weasyprint import HTML
-    except OSError as exc:  # Pango or its friends missing from the system
+    except (OSError, ImportError) as exc:  # Pango missing from the system, or WeasyPrint not installed
         raise LetterUnavailable(f"the PDF engine cannot start: {exc}") from None
     from weasyprint import CSS
     from weasyprint.urls import URLFetcher
