@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -38,14 +38,8 @@ class Photo:
     data: bytes | None = None  # None: not loaded (a bundle without photos), or gone from the store
 
 
-@dataclass(frozen=True)
-class Decision:
-    tier: str
-    forwarded: bool
-    reasons: list[dict[str, Any]]
-    ruleset_version: str
-    model_used: bool
-    at: dt.datetime
+#: The rules' latest decision on the case: the case page's own view of it.
+Decision = review.DecisionView
 
 
 @dataclass(frozen=True)
@@ -178,8 +172,6 @@ def _snapshot(session: Session, found: Case, now: dt.datetime) -> CaseSnapshot:
 
 def with_photo_data(snapshot: CaseSnapshot, images: ImageStore) -> CaseSnapshot:
     """The snapshot with each photo's bytes decrypted from the store; a photo deleted meanwhile is left without."""
-    from dataclasses import replace
-
     loaded = []
     for photo in snapshot.photos:
         try:

@@ -193,6 +193,11 @@ def test_a_refusal_is_recorded_with_the_servers_words_and_not_retried(world: Wor
     assert push.queue_versions(factory, now=far) == 0
     assert push.push_one(factory, world.services.images, _server(fhir_server), row.id, CONFIG, now=far) == "skipped"
     assert len(fhir_server.received) == 1
+    with transaction(factory) as session:  # the cause fixed, a person sends it again (docs/interoperability.md)
+        session.execute(update(FhirPush).where(FhirPush.id == row.id).values(status="pending",
+                                                                             next_attempt_at=utcnow()))
+    assert push.queue_versions(factory) == 1
+    assert push.push_one(factory, world.services.images, _server(fhir_server), row.id, CONFIG) == "pushed"
 
 
 def test_a_case_changed_after_queueing_is_not_pushed_as_the_old_version(world: World,
@@ -267,3 +272,71 @@ def test_the_beat_task_queues_and_the_worker_task_pushes(world: World, database_
         assert states == ["done", "done"]
     finally:
         tasks.CaseTask._resources = None
+
+
+def test_the_fhir_settings_are_checked_and_the_secret_read_from_a_file(tmp_path: Any) -> None:
+    from triage.config import ConfigError, load_settings
+
+    with pytest.raises(ConfigError, match="FHIR_SERVER_URL: must start with http"):
+        load_settings({"FHIR_SERVER_URL": "ftp://fhir.example.org"})
+    with pytest.raises(ConfigError, match="FHIR_SERVER_AUTHORIZATION: must be one line") as refused:
+        load_settings({"FHIR_SERVER_AUTHORIZATION": "Bearer x\r\nX-Injected: 1"})
+    assert "Injected" not in str(refused.value)  # a secret is never echoed
+    secret = tmp_path / "fhir-auth"
+    secret.write_text("Bearer from-a-file\n")
+    settings = load_settings({"FHIR_SERVER_AUTHORIZATION_FILE": str(secret)})
+    assert settings.fhir_server_authorization == "Bearer from-a-file"
+    with pytest.raises(ConfigError, match="FHIR_PUSH_MAX_ATTEMPTS"):
+        load_settings({"FHIR_PUSH_MAX_ATTEMPTS": "0"})
+
+
+def test_a_push_whose_worker_died_is_taken_up_again_after_its_claim_lapses(world: World,
+                                                                          fhir_server: StandInServer) -> None:
+    factory = world.services.sessions
+    case_id = referred(world)
+    push.queue_versions(factory)
+    row = next(r for r in _rows(factory) if r.case_id == case_id)
+    now = utcnow()
+    with transaction(factory) as session:  # a worker claimed it, then died before recording anything
+        session.execute(update(FhirPush).where(FhirPush.id == row.id).values(
+            status="pushing", attempts=1, next_attempt_at=now + dt.timedelta(seconds=push.LEASE_S)))
+    assert push.queue_versions(factory, now=now) == 0  # its claim still holds
+    assert push.push_one(factory, world.services.images, _server(fhir_server), row.id, CONFIG, now=now) == "skipped"
+    lapsed = now + dt.timedelta(seconds=push.LEASE_S + 1)
+    assert push.queue_versions(factory, now=lapsed) == 1
+    assert f"fhir:{row.id}:1" in _dispatch_keys(factory)
+    assert push.push_one(factory, world.services.images, _server(fhir_server), row.id, CONFIG,
+                         now=lapsed) == "pushed"
+    assert next(r for r in _rows(factory) if r.id == row.id).attempts == 2
+
+
+def test_a_newer_version_waits_while_an_older_one_is_on_its_way(world: World, fhir_server: StandInServer) -> None:
+    factory = world.services.sessions
+    case_id = referred(world)
+    push.queue_versions(factory)
+    old = next(r for r in _rows(factory) if r.case_id == case_id)
+    with transaction(factory) as session:
+        session.execute(update(FhirPush).where(FhirPush.id == old.id).values(
+            status="pushing", attempts=1, next_attempt_at=utcnow() + dt.timedelta(seconds=push.LEASE_S)))
+        session.execute(update(Case).where(Case.id == case_id).values(
+            final_diagnosis="cellulitis", updated_at=utcnow() + dt.timedelta(seconds=1)))
+    push.queue_versions(factory)
+    new = [r for r in _rows(factory) if r.case_id == case_id][-1]
+    assert new.id != old.id and new.status == "pending"
+    assert push.push_one(factory, world.services.images, _server(fhir_server), new.id, CONFIG) == "skipped"
+    assert fhir_server.received == []
+
+
+def test_the_logs_carry_ids_and_outcomes_never_the_bundle(world: World, fhir_server: StandInServer,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    factory = world.services.sessions
+    case_id = referred(world)
+    caplog.set_level("DEBUG", logger="triage")
+    push.queue_versions(factory)
+    row = next(r for r in _rows(factory) if r.case_id == case_id)
+    fhir_server.answers = [(400, {"resourceType": "OperationOutcome", "issue": [{"diagnostics": "bad"}]})]
+    push.push_one(factory, world.services.images, _server(fhir_server), row.id, CONFIG)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"case {case_id}" in logged and "HTTP 400" in logged
+    for secret in ("eye clinic", "Bearer", "data:", "urn:uuid", "Dr Alice", "/9j/"):
+        assert secret not in logged, secret

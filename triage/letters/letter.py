@@ -24,6 +24,7 @@ import jinja2
 from PIL import Image
 
 from triage.case_snapshot import CaseSnapshot
+from triage.fhir.codes import CONDITION_LABEL, ICD10
 from triage.letters import texts
 
 Audience = Literal["referral", "patient"]
@@ -155,16 +156,12 @@ def letter_html(snap: CaseSnapshot, *, language: str, audience: Audience) -> str
 def _diagnosis(snap: CaseSnapshot) -> str | None:
     if not snap.final_diagnosis:
         return None
-    from triage.fhir.codes import CONDITION_LABEL, ICD10
-
     codes = "/".join(ICD10.get(snap.final_diagnosis, ()))
     label = CONDITION_LABEL.get(snap.final_diagnosis, snap.final_diagnosis)
     return f"{label} (ICD-10 {codes})" if codes else label
 
 
 def _differential(snap: CaseSnapshot) -> list[str]:
-    from triage.fhir.codes import CONDITION_LABEL
-
     out = []
     for entry in (snap.model.differential if snap.model else [])[:5]:
         if isinstance(entry, dict) and isinstance(entry.get("likelihood"), int | float):
