@@ -30,6 +30,8 @@ from bot.services import Services
 from bot.telegram_http import NOT_SENT
 from triage import cases, logs, outbox
 from triage.db import transaction
+from triage.letters import sending
+from triage.letters.letter import LetterUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +226,17 @@ class OutboxSender:
             markup = job.payload.get("markup")
             return await self._text(job.chat_id, str(job.payload["text"]),
                                     InlineKeyboardMarkup.de_json(markup, self.bot) if markup else None)
+        if job.kind == "document" and job.case_id is not None:  # a letter, made now (triage/letters/sending.py)
+            try:
+                doc = await self.services.run(sending.document_for, self.services.sessions, self.services.images,
+                                              job.case_id, job.payload)
+            except LetterUnavailable as exc:
+                raise BadRequest(str(exc)) from None
+            if doc is None:
+                raise BadRequest("the case no longer exists")
+            sent = await self.bot.send_document(job.chat_id, InputFile(doc.data, filename=doc.filename),
+                                                caption=doc.caption)
+            return sent.message_id
         if job.kind == "retract_alert":
             await self._retract(job.chat_id, int(job.payload["message_id"]))
             return None

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from inbox import admin_views, auth_views, case_views, dashboard_views, outreach_views
+from inbox import admin_views, auth_views, case_views, dashboard_views, export_views, outreach_views
 from inbox.config import InboxConfig
 from inbox.context import ASSETS, CONFIG, SERVICES, SETTINGS, TEMPLATES, InboxServices
 from inbox.render import content_security_policy, load_assets, make_environment, page
@@ -105,6 +105,9 @@ def _routes(app: web.Application) -> None:
     add_post(f"/cases/{case}/tier", case_views.change_tier, name="case_tier")
     add_post(f"/cases/{case}/outcome", case_views.record_outcome, name="case_outcome")
     add_post(f"/cases/{case}/close", case_views.close, name="case_close")
+    add_get(f"/cases/{case}/fhir", export_views.fhir_bundle, name="case_fhir")
+    add_get(f"/cases/{case}/letter.pdf", export_views.letter_pdf, name="case_letter")
+    add_post(f"/cases/{case}/letter/send", export_views.send_letter, name="case_letter_send")
     add_get("/dashboard", dashboard_views.dashboard, name="dashboard")
     add_get("/admin/users", admin_views.users, name="admin_users")
     add_post("/admin/users", admin_views.create_user, name="admin_create_user")

@@ -22,6 +22,7 @@ DONE_MESSAGES = {
     "tier": "The tier has been changed.",
     "outcome": "The diagnosis and disposition have been recorded.",
     "closed": "The case is closed.",
+    "letter": "The letter is on its way to the patient.",
 }
 
 

@@ -10,6 +10,8 @@ admin is made here).
     python -m inbox qr --organisation north --out poster.png [--bot-username derma_bot]
     python -m inbox list-evidence
     python -m inbox revoke-evidence --id 3 --by "Dr A" --reason "weights replaced"
+    python -m inbox export-fhir --organisation north --case 12 --out exports/
+    python -m inbox export-fhir --organisation north --closed-since 2026-11-01 --out exports/ [--no-photos]
 
 Passwords are read from standard input when it is not a terminal (one line), else asked for twice without
 echo. They never go on the command line, where other users and the shell history would see them.
@@ -19,17 +21,22 @@ Exit status: 0 done, 1 refused (the message says why), 2 configuration error.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import accounts, evidence, outreach
-from triage.config import ConfigError, load_settings
+from triage import accounts, case_snapshot, evidence, outreach, review
+from triage.config import ConfigError, Settings, load_settings
 from triage.db import make_engine, make_sessionmaker
+from triage.fhir import export
+from triage.fhir.validate import InvalidBundle
+from triage.images import ImageStore, load_keys
 
 ACTOR = "cli"
 
@@ -66,7 +73,53 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("--id", type=int, required=True)
     revoke.add_argument("--by", required=True, help="who revokes it (for the audit)")
     revoke.add_argument("--reason", required=True)
+    fhir = commands.add_parser("export-fhir", help="write cases as FHIR R4 bundles (JSON) into a folder")
+    fhir.add_argument("--organisation", required=True, help="whose cases (no other organisation's is written)")
+    which = fhir.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", type=_case_id, help="one case, by its number")
+    which.add_argument("--closed-since", type=_date, help="every case closed on or after this day (YYYY-MM-DD, UTC)")
+    fhir.add_argument("--out", required=True, type=Path, help="the folder (made if missing)")
+    fhir.add_argument("--no-photos", action="store_true", help="photos by size and hash only, not inline")
     return parser
+
+
+def _case_id(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) <= review.MAX_ID:
+        raise argparse.ArgumentTypeError(f"not a case number: {text[:20]!r}")
+    return int(text)
+
+
+def _date(text: str) -> dt.datetime:
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text[:20]!r}") from None
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
+def _export_folder(parser: argparse.ArgumentParser, folder: Path) -> Path:
+    """The output folder, made if missing; a clear refusal (exit status 2) when it cannot be one."""
+    if folder.exists() and not folder.is_dir():
+        parser.error(f"--out {folder} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out {folder}: cannot make the folder ({exc.strerror or exc})")
+    return folder
+
+
+def export_fhir(args: argparse.Namespace, factory: sessionmaker[Session], settings: Settings, out: TextIO) -> None:
+    """Write the chosen cases' bundles. Raises `review.CaseNotFound` for a case not in the organisation (nothing
+    written)."""
+    images = None if args.no_photos else ImageStore(
+        settings.image_dir, load_keys(settings.image_encryption_keys, settings.key_file))
+    ids = [args.case] if args.case is not None else case_snapshot.closed_since(
+        factory, args.organisation, args.closed_since)
+    if not ids:
+        print(f"no case of {args.organisation} closed since {args.closed_since:%Y-%m-%d}", file=out)
+    for case_id in ids:
+        path = export.export_case(factory, images, args.organisation, case_id, args.out)
+        print(f"case {case_id}: {path}", file=out)
 
 
 def read_password(stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass) -> str:
@@ -174,7 +227,10 @@ def _qr(args: argparse.Namespace, factory: sessionmaker[Session], out: TextIO) -
 
 
 def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, out: TextIO | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "export-fhir":
+        args.out = _export_folder(parser, args.out)
     stdin = stdin or sys.stdin
     out = out or sys.stdout
     try:
@@ -186,7 +242,17 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None, out:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url, pool_size=1)
     try:
-        run(args, make_sessionmaker(engine), stdin, out)
+        if args.command == "export-fhir":
+            export_fhir(args, make_sessionmaker(engine), settings, out)
+        else:
+            run(args, make_sessionmaker(engine), stdin, out)
+    except review.CaseNotFound as exc:
+        print(f"error: no case {exc.args[0]} in {args.organisation}'s cases (never sent, erased, or another "
+              "organisation's); nothing written for it", file=sys.stderr)
+        return 1
+    except InvalidBundle as exc:
+        print(f"error: the bundle is not valid FHIR ({exc}); nothing written for it", file=sys.stderr)
+        return 1
     except accounts.AccountError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

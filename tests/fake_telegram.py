@@ -291,6 +291,10 @@ class FakeBotAPI:
                 {"file_id": "sent-photo", "file_unique_id": "sent-u", "width": 100, "height": 100, "file_size": size}
             ]
             return self._message_result(params, photo=photo, caption=str(params.get("caption", "")))
+        if method == "sendDocument":
+            document = {"file_id": "sent-document", "file_unique_id": "sent-d",
+                        "file_size": len(files.get("document", b""))}
+            return self._message_result(params, document=document, caption=str(params.get("caption", "")))
         if method in (
             "sendChatAction",
             "answerCallbackQuery",

@@ -39,6 +39,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "recover-stuck-cases": {"task": "triage.recover_stuck_cases", "schedule": settings.recovery_interval_s},
             "realert-unclaimed": {"task": "triage.realert_unclaimed", "schedule": 60.0},
             "purge-expired-images": {"task": "triage.purge_expired_images", "schedule": 3600.0},
+            "queue-fhir-pushes": {"task": "triage.queue_fhir_pushes", "schedule": settings.fhir_push_interval_s},
         },
         "beat_schedule_filename": str((settings.data_dir / "celerybeat-schedule").resolve()),
     }

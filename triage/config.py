@@ -1,7 +1,8 @@
 """The one typed settings object of the web, worker and beat processes, read from the environment.
 
 Every variable is listed with its default in `.env.example`. Secrets (`TELEGRAM_BOT_TOKEN`,
-`TELEGRAM_WEBHOOK_SECRET`, `IMAGE_ENCRYPTION_KEYS`, `DATABASE_URL`, `BROKER_URL`) may instead be given as a path
+`TELEGRAM_WEBHOOK_SECRET`, `IMAGE_ENCRYPTION_KEYS`, `DATABASE_URL`, `BROKER_URL`, `FHIR_SERVER_AUTHORIZATION`) may
+instead be given as a path
 in `<NAME>_FILE` (Docker/Kubernetes secrets). `load_settings()` raises `ConfigError` with one line naming the
 bad variable; each process prints it and exits with status 2.
 """
@@ -18,7 +19,8 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_FIELDS = ("telegram_bot_token", "telegram_webhook_secret", "image_encryption_keys", "database_url", "broker_url")
+SECRET_FIELDS = ("telegram_bot_token", "telegram_webhook_secret", "image_encryption_keys", "database_url", "broker_url",
+                 "fhir_server_authorization")
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -78,6 +80,15 @@ class Settings(BaseSettings):
                                        description="how often beat sends tasks nobody sent (a backstop)")
     broker_visibility_timeout_s: int = Field(default=3600, ge=5, description="Redis: redelivery of unacked tasks")
     retention_days: int = Field(default=90, ge=1)
+
+    # FHIR (docs/interoperability.md): closed cases pushed to this server's base URL; empty: no pushes.
+    fhir_server_url: str = ""
+    fhir_server_authorization: str = Field(default="", description="the Authorization header's value (secret)")
+    fhir_push_interval_s: float = Field(default=60.0, ge=5, le=3600, description="how often beat looks for versions")
+    fhir_push_max_attempts: int = Field(default=10, ge=1, le=50)
+    fhir_push_backoff_s: float = Field(default=30.0, ge=1, le=3600, description="first retry delay, doubling")
+    fhir_timeout_s: float = Field(default=60.0, gt=0, le=600)
+    fhir_push_photos: bool = Field(default=True, description="photos inline in pushed bundles")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("log_level", mode="before")
@@ -91,7 +102,8 @@ class Settings(BaseSettings):
         return None if value == "" else value
 
     @field_validator(
-        "telegram_api_base_url", "telegram_api_file_url", "model_server_url", "telegram_webhook_url", "inbox_base_url"
+        "telegram_api_base_url", "telegram_api_file_url", "model_server_url", "telegram_webhook_url", "inbox_base_url",
+        "fhir_server_url",
     )
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -104,6 +116,13 @@ class Settings(BaseSettings):
     def _secret_token(cls, value: str) -> str:
         if value and not _SECRET_TOKEN_RE.match(value):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
+        return value
+
+    @field_validator("fhir_server_authorization")
+    @classmethod
+    def _header_value(cls, value: str) -> str:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must be one line without control characters (an HTTP header value)")
         return value
 
     @model_validator(mode="after")

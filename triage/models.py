@@ -137,6 +137,9 @@ class Patient(Base):
     # The person's place in the conversation, written as it changes so a restart loses nothing.
     conversation_state: Mapped[str] = mapped_column(String(32), default="new")
     conversation_data: Mapped[json_obj]
+    # A random identifier that stands for the patient in exports (FHIR, letters): never the Telegram id. Given on
+    # the first export and kept, so every export of the same patient names the same pseudonym.
+    pseudonym: Mapped[str | None] = mapped_column(String(36), unique=True, index=True)
     created_at: Mapped[created]
     updated_at: Mapped[created]
 
@@ -422,3 +425,37 @@ class InboxSession(Base):
     created_at: Mapped[created]
     last_seen_at: Mapped[created]
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+
+class FhirPushStatus(enum.StrEnum):
+    PENDING = "pending"  # to push (again, from `next_attempt_at`)
+    PUSHING = "pushing"  # claimed by a worker; taken up again after the claim lapses
+    PUSHED = "pushed"
+    FAILED = "failed"  # refused by the server (4xx), or out of attempts: a person must look
+    SUPERSEDED = "superseded"  # a newer version of the case came before this one was pushed
+
+
+class FhirPush(Base):
+    """One version of a case to push to the configured FHIR server (`triage/fhir/push.py`): one row per
+    (case, version), where the version is the digest of the case's bundle, so each version goes once."""
+
+    __tablename__ = "fhir_pushes"
+    __table_args__ = (
+        UniqueConstraint("case_id", "version", name="uq_fhir_pushes_case_id_version"),
+        Index("ix_fhir_pushes_status_next_attempt_at", "status", "next_attempt_at"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[intpk]
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=FhirPushStatus.PENDING)
+    # Each claim adds one: the claim's fencing token, as in the outbox.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[created]
+    # When the scan last found this version current (a change that leaves the bundle as it was moves only this).
+    seen_at: Mapped[created]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[created]
+    pushed_at: Mapped[tstamp]

@@ -19,6 +19,7 @@ from triage import dispatch, followup, pipeline, review
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker, transaction
 from triage.evidence import EvidenceCache
+from triage.fhir import push as fhir_push
 from triage.images import ImageStore, load_keys
 from triage.model_client import ModelClient
 from triage.models import AuditEvent, CaseImage, utcnow
@@ -54,6 +55,12 @@ class Resources:
     @cached_property
     def evidence(self) -> EvidenceCache:
         return EvidenceCache(self.sessions)
+
+    @cached_property
+    def fhir_server(self) -> fhir_push.FhirServer:
+        s = self.settings
+        return fhir_push.FhirServer(s.fhir_server_url, authorization=s.fhir_server_authorization,
+                                    timeout_s=s.fhir_timeout_s)
 
     @cached_property
     def pipeline_config(self) -> pipeline.PipelineConfig:
@@ -157,6 +164,35 @@ def realert_unclaimed(self: CaseTask) -> list[int]:
     for case_id in ids:
         log.warning("case %s: still unclaimed; alerting the clinicians again", case_id)
     return ids
+
+
+@shared_task(bind=True, base=CaseTask, name="triage.queue_fhir_pushes")
+def queue_fhir_pushes(self: CaseTask) -> int:
+    """Queue a push for every new version of a closed case, and the retries that are due (`triage/fhir/push.py`).
+    Nothing when `FHIR_SERVER_URL` is not set."""
+    res = self.resources
+    if not res.settings.fhir_server_url:
+        return 0
+    return fhir_push.queue_versions(res.sessions)
+
+
+@shared_task(bind=True, base=CaseTask, name=fhir_push.TASK, acks_late=True, **RETRY)
+def push_fhir(self: CaseTask, push_id: int, attempt: int) -> str:
+    """Push one version of a case to the FHIR server; its dispatch row is this attempt's."""
+    res = self.resources
+    if not res.settings.fhir_server_url:
+        return "skipped"
+    key = fhir_push.dispatch_key(int(push_id), int(attempt))
+    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+    if run is None:
+        return "skipped"
+    s = res.settings
+    config = fhir_push.PushConfig(max_attempts=s.fhir_push_max_attempts, backoff_s=s.fhir_push_backoff_s,
+                                  photos=s.fhir_push_photos)
+    with dispatch.heartbeat(res.sessions, key, run):
+        outcome = fhir_push.push_one(res.sessions, res.images, res.fhir_server, int(push_id), config)
+    log.info("FHIR push %s: %s", push_id, outcome)
+    return outcome
 
 
 @shared_task(bind=True, base=CaseTask, name="triage.purge_expired_images")
