@@ -8,17 +8,17 @@ from telegram.error import BadRequest
 
 from bot.conversation import photos, resume
 from bot.conversation.turn import CONVERSATION_STATES, Context, Turn
-from bot.texts import LANGUAGE_NAMES, LANGUAGES, pick_language, t
+from bot.texts import LANGUAGE_NAMES, language_rows, pick_language, t
 from triage import cases
 
 
 def consent_keyboard(language: str) -> InlineKeyboardMarkup:
-    languages = [InlineKeyboardButton(("• " if code == language else "") + LANGUAGE_NAMES[code],
-                                      callback_data=f"lang:{code}") for code in LANGUAGES]
+    languages = [[InlineKeyboardButton(("• " if code == language else "") + LANGUAGE_NAMES[code],
+                                       callback_data=f"lang:{code}") for code in row] for row in language_rows()]
     return InlineKeyboardMarkup([
         [InlineKeyboardButton(t(language, "consent_yes"), callback_data=f"consent:yes:{language}"),
          InlineKeyboardButton(t(language, "consent_no"), callback_data=f"consent:no:{language}")],
-        languages,
+        *languages,
     ])
 
 
