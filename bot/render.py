@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from bot import questionnaire as qn
-from bot.texts import isolate, t
+from bot.texts import isolate, listing, t
 from model_server.api import CONDITIONS
 
 CAPTION_LIMIT = 1024
@@ -49,7 +49,7 @@ def patient_result(payload: dict[str, Any]) -> str:
                   if float(d.get("likelihood", 0)) >= 0.1]
     labels = [t(lang, f"condition.{c}") for c in conditions if c in CONDITIONS and c != "other"][:3]
     if labels:
-        parts.append(t(lang, "possible", conditions=_esc(", ".join(labels))))
+        parts.append(t(lang, "possible", conditions=_esc(listing(lang, labels))))
     answer = str(payload.get("answer", "")).strip()
     if answer:
         parts.append(_esc(answer[:1200]))

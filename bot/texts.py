@@ -38,7 +38,8 @@ LANGUAGE_BUTTONS_PER_ROW = 3  # seven names on a 390 px phone: rows of three fit
 
 FIRST_STRONG_ISOLATE, LEFT_TO_RIGHT_ISOLATE, POP_DIRECTIONAL_ISOLATE = "\u2068", "\u2066", "\u2069"
 RIGHT_TO_LEFT_MARK = "\u200f"
-_COMMAND = re.compile(r"(?<![\w/])/[a-z]+\b")
+LIST_SEPARATORS = {"ar": "، "}  # the Arabic comma
+_COMMAND = re.compile(r"(?<![\w/<])/[a-z]+\b")  # a /command, not the "/b" of "</b>"
 _EXPLICIT_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
 
 
@@ -90,6 +91,11 @@ def joined(language: str, parts: Sequence[str], separator: str = " · ") -> str:
     if direction(language) == "ltr":
         return separator.join(parts)
     return _right_to_left_lines(separator.join(isolate(part) for part in parts))
+
+
+def listing(language: str, items: Sequence[str]) -> str:
+    """`items` as a list in `language`'s punctuation: "Face, Arms"; "الوجه، الذراعان" in Arabic."""
+    return LIST_SEPARATORS.get(language, ", ").join(items)
 
 
 def language_rows(per_row: int = LANGUAGE_BUTTONS_PER_ROW) -> list[list[str]]:

@@ -146,6 +146,19 @@ def test_left_to_right_languages_are_unchanged(language: str) -> None:
     assert not BIDI_CONTROLS & set(t(language, "sum.text", value="قالت: ١٢"))
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_message_keeps_its_markup_whole_after_formatting(language: str) -> None:
+    """Telegram refuses a whole message whose HTML does not parse: the direction marks must never split a tag
+    (the "/b" of "</b>" is no /command)."""
+    import re
+
+    for key, text in catalog(language).items():
+        values = {name: "Dr X 12" for name in re.findall(r"{(\w+)}", text)}
+        shown = t(language, key, **values)
+        assert re.findall(r"</?[a-z]+>", shown) == re.findall(r"</?[a-z]+>", text), (language, key)
+        assert not re.search(r"<[^a-z/]|</[^a-z]", shown), (language, key)
+
+
 def test_an_isolate_cannot_be_broken_open_by_the_value() -> None:
     hostile = "\u2069\u202eevil\u202c\u2066x"
     assert isolate(hostile) == f"{FSI}evilx{PDI}"
@@ -153,6 +166,14 @@ def test_an_isolate_cannot_be_broken_open_by_the_value() -> None:
     assert text.count(FSI) == 1 and text.count(PDI) == 1 and "\u202e" not in text
     assert isolate("") == f"{FSI}{PDI}"
     assert len(t("ar", "sum.text", value="ا" * 100_000)) < 100_100
+
+
+def test_lists_use_the_language_s_comma() -> None:
+    from bot.texts import listing
+
+    assert listing("ar", ["الوجه", "قرب العين"]) == "الوجه، قرب العين"
+    assert listing("pt", ["Rosto", "Pés"]) == listing("en", ["Rosto", "Pés"]) == "Rosto, Pés"
+    assert listing("hi", []) == ""
 
 
 def test_a_history_line_keeps_its_parts_apart_in_arabic() -> None:
