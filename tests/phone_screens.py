@@ -96,7 +96,7 @@ def screens(language: str) -> dict[str, tuple[list[Bubble], tuple[int, ...]]]:
     """The key screens of one language: name -> (bubbles, indexes of the patient's own messages)."""
     case = _case(language)
     answers = case.answers
-    body_sites, emergency = qn.BY_KEY["body_sites"], qn.BY_KEY["emergency"]
+    age, body_sites, emergency = qn.BY_KEY["age"], qn.BY_KEY["body_sites"], qn.BY_KEY["emergency"]
     result = patient_result({
         "language": language, "tier": "urgent", "forwarded": True, "model_used": True, "reasons": [],
         "findings": ["grouped blisters on red skin"],
@@ -113,7 +113,7 @@ def screens(language: str) -> dict[str, tuple[list[Bubble], tuple[int, ...]]]:
                    (t(language, "ask_photo"), None),
                    (t(language, "photo_received", n=1) + "\n" + t(language, "photo_more"),
                     photos_keyboard(language, 1))], ()),
-        "questions": ([(t(language, qn.BY_KEY["age"].prompt), question_keyboard(qn.BY_KEY["age"], language, answers, 2)),
+        "questions": ([(t(language, age.prompt), question_keyboard(age, language, answers, 2)),
                        ("٨ أشهر" if language == "ar" else "8 महीने", None),
                        (t(language, body_sites.prompt), question_keyboard(body_sites, language, answers, 3)),
                        (t(language, emergency.prompt), question_keyboard(emergency, language, answers, 4))], (1,)),

@@ -19,7 +19,7 @@ from telegram import InlineKeyboardMarkup
 from bot import questionnaire as qn
 from bot.conversation.consent import consent_keyboard
 from bot.conversation.questions import question_keyboard
-from bot.texts import LANGUAGES, t
+from bot.texts import t
 from tests import phone_screens
 from tests.conftest import IN_CI
 
