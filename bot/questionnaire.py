@@ -8,6 +8,7 @@ Texts are message keys looked up in the patient's language (`bot/texts.py`).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,8 +191,19 @@ def previous_step(current: str, answers: dict[str, Any]) -> str | None:
     return None
 
 
-_AGE_RE = re.compile(r"^\s*(\d{1,3}(?:[.,]\d)?)\s*(m|mo|month|months|mes|meses|mois|w|weeks|semanas|semaines)?\s*$",
-                     re.IGNORECASE)
+# Unit words as patients type them in every language the bot speaks; Swahili puts the unit first ("miezi 8").
+AGE_UNIT_WORDS: dict[str, tuple[str, ...]] = {
+    "months": ("m", "mo", "month", "months", "mes", "meses", "mois", "mês", "شهر", "شهور", "أشهر", "اشهر", "mwezi",
+               "miezi", "महीना", "महीने", "माह"),
+    "weeks": ("w", "week", "weeks", "semana", "semanas", "semaine", "semaines", "أسبوع", "اسبوع", "أسابيع", "اسابيع",
+              "wiki", "हफ्ता", "हफ्ते", "हफ़्ता", "हफ़्ते", "सप्ताह"),
+    "years": ("y", "year", "years", "año", "años", "ano", "anos", "an", "ans", "سنة", "سنه", "سنوات", "سنين", "عام",
+              "mwaka", "miaka", "साल", "वर्ष"),
+}
+_UNIT_OF = {unicodedata.normalize("NFC", word).casefold(): unit for unit, words in AGE_UNIT_WORDS.items()
+            for word in words}
+_UNIT = "|".join(sorted(map(re.escape, _UNIT_OF), key=len, reverse=True))
+_AGE_RE = re.compile(rf"^\s*(?:(?P<before>{_UNIT})\s*)?(?P<n>\d{{1,3}}(?:[.,\u066b]\d)?)\s*(?P<after>{_UNIT})?\s*$")
 
 
 @dataclass(frozen=True)
@@ -204,17 +216,18 @@ class TypedAge:
 
 
 def parse_age(text: str) -> TypedAge | None:
-    """A typed age: "34", "2 months", "3 meses", "6 mois", "5 weeks". None if it is not an age."""
-    match = _AGE_RE.match(text)
-    if not match:
+    """A typed age: "34", "2 months", "3 meses", "6 mois", "5 weeks", "٨ أشهر", "miezi 8", "८ महीने" (digits of any
+    script). None if it is not an age."""
+    match = _AGE_RE.match(unicodedata.normalize("NFC", text[:100]).casefold())
+    if not match or (match.group("before") and match.group("after")):
         return None
-    number = float(match.group(1).replace(",", "."))
-    unit_word = (match.group(2) or "").lower()
+    number = float(match.group("n").replace(",", ".").replace("\u066b", "."))
     unit: Literal["years", "months", "weeks"] = "years"
     years = number
-    if unit_word.startswith(("m",)):
+    word = match.group("before") or match.group("after")
+    if word and _UNIT_OF[word] == "months":
         unit, years = "months", number / 12
-    elif unit_word.startswith(("w", "s")):
+    elif word and _UNIT_OF[word] == "weeks":
         unit, years = "weeks", number / 52
     if not 0 <= years <= 120:
         return None

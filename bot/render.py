@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from bot import questionnaire as qn
-from bot.texts import has_text, t, t_for
+from bot.texts import has_text, isolate, t, t_for
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
@@ -109,7 +109,7 @@ def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, An
     if summary is not None:
         lines.append(_esc(_answers_line(summary.get("answers", {}))))
         if summary.get("text"):
-            lines.append("“" + _esc(str(summary["text"])[:300]) + "”")
+            lines.append("“" + isolate(_esc(str(summary["text"])[:300])) + "”")  # any script, any direction
     while len("\n".join(lines)) > limit and len(lines) > 1:
         lines.pop()  # whole lines only: a cut inside a tag would make Telegram refuse the message
     return "\n".join(lines)

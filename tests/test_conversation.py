@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.texts import t
+from bot.texts import LANGUAGES, t
 from tests.bot_harness import PatientPhone, services, start_web
 from tests.conftest import migrate
 from tests.fake_telegram import FakeBotAPI
@@ -61,11 +61,24 @@ def _case(web: TestClient[Any, Any], case_id: int | None = None) -> Case:
         return case
 
 
+QUESTION_MARK = {"ar": "؟"}  # Arabic asks with its own question mark
+BIDI_MARKS = dict.fromkeys(map(ord, "\u200e\u200f\u2066\u2067\u2068\u2069"))
+
+
+def _visible(text: str) -> str:
+    """`text` without the invisible direction marks the bot adds in right-to-left languages."""
+    return text.translate(BIDI_MARKS)
+
+
+def _question(phone: PatientPhone) -> str:
+    return QUESTION_MARK.get(phone.language, "?")
+
+
 async def _consent(phone: PatientPhone) -> None:
     await phone.send("/start")
-    await phone.expect("?")
+    await phone.expect(_question(phone))
     await phone.tap(f"consent:yes:{phone.language}")
-    await phone.expect("10 cm")
+    await phone.expect(t(phone.language, "ask_photo").split("\n")[0])
 
 
 async def _photo(phone: PatientPhone, needle: str = "✓") -> None:
@@ -76,27 +89,28 @@ async def _photo(phone: PatientPhone, needle: str = "✓") -> None:
 async def _questionnaire(phone: PatientPhone) -> None:
     """Answer every step: adult, face, 1-6 days, one spot, no emergency signs, itch, not a mole, no, no, no, and
     skin type IV."""
+    mark = _question(phone)
     await phone.tap(":done")  # Continue after the photos
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":age:adult")
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":body_sites:face")
     await phone.tap(":_done")
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":duration:week")
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":extent:single_spot")
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":_done")  # none of the emergency signs
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":symptoms:itch")
     await phone.tap(":_done")
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":_done")  # not a mole
     for step in ("pregnant", "immunosuppressed", "diabetes"):
-        await phone.expect("?")
+        await phone.expect(mark)
         await phone.tap(f":{step}:no")
-    await phone.expect("?")
+    await phone.expect(mark)
     await phone.tap(":skin_type:IV")  # how the skin reacts to sun: asked in plain words, never changes the tier
 
 
@@ -114,12 +128,17 @@ EXPECTED = {
     "es": ("Cara", "Enviar para evaluación", "analizando", "Rutina", "Hemos enviado su pregunta"),
     "fr": ("Visage", "Envoyer pour évaluation", "en cours d'analyse", "Consultation normale",
            "Votre question a été envoyée"),
+    "pt": ("Rosto", "Enviar para avaliação", "enviado para análise", "Consulta normal", "A sua pergunta foi enviada"),
+    "ar": ("الوجه", "إرسال للتقييم", "قيد الفحص", "موعد عادي", "تم إرسال سؤالك"),
+    "sw": ("Uso", "Tuma ili lichunguzwe", "linachunguzwa", "Miadi ya kawaida", "Swali lako limetumwa"),
+    "hi": ("चेहरा", "जांच के लिए भेजें", "जांच हो रही है", "सामान्य अपॉइंटमेंट", "आपका सवाल भेज दिया गया"),
 }
 
 
-@pytest.mark.parametrize("language", ["en", "es", "fr"])
+@pytest.mark.parametrize("language", list(EXPECTED))
 async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], telegram: FakeBotAPI,
                                                      language: str) -> None:
+    assert set(EXPECTED) == set(LANGUAGES)
     site, submit_label, analysing, tier_word, followup = EXPECTED[language]
     phone = PatientPhone(web, telegram, 100, language=language)
     await _consent(phone)
@@ -129,7 +148,7 @@ async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], 
     await phone.send("It itches at night")
     summary = await phone.expect(site)
     assert "It itches at night" in summary
-    assert any(b["text"] == f"✅ {submit_label}" for b in phone.keyboard())
+    assert any(_visible(b["text"]) == f"✅ {submit_label}" for b in phone.keyboard())
     await phone.tap(":submit")
     await phone.expect(analysing)
 

@@ -1,7 +1,7 @@
 """``python -m triage.freetext``: look at what the rules read in a message, or score the extractor on a corpus.
 
     python -m triage.freetext extract "my 6 week old has a temperature of 38.3"
-    python -m triage.freetext eval tests/data/freetext/heldout.jsonl [--misses N]
+    python -m triage.freetext eval tests/data/freetext/heldout.jsonl [more.jsonl ...] [--misses N]
 
 ``eval`` prints recall per concept and per language, the rate at which benign messages are raised, the time
 per message, and the misses (text, expected, found). A corpus line is a JSON object with ``text``,
@@ -212,19 +212,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("extract", help="print the findings in one message as JSON")
     show.add_argument("text")
-    score = commands.add_parser("eval", help="score the extractor on a JSON-lines corpus")
-    score.add_argument("file")
+    score = commands.add_parser("eval", help="score the extractor on JSON-lines corpora (one or more files)")
+    score.add_argument("files", nargs="+", metavar="file")
     score.add_argument("--split", help="only lines of this split (e.g. heldout)")
     score.add_argument("--misses", type=int, default=50, help="how many misses to list (default 50)")
     arguments = parser.parse_args(argv)
     if arguments.command == "extract":
         sys.stdout.write(json.dumps(_show(extract(arguments.text)), ensure_ascii=False) + "\n")
         return 0
-    try:
-        examples = read_corpus(arguments.file, arguments.split)
-    except CorpusError as error:
-        print(f"triage.freetext eval: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    examples: list[Example] = []
+    for path in arguments.files:
+        try:
+            examples += read_corpus(path, arguments.split)
+        except CorpusError as error:
+            where = "" if str(error).startswith("cannot read") else f"{path}: "
+            print(f"triage.freetext eval: {where}{error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     sys.stdout.write(render(evaluate(examples), arguments.misses))
     return 0
 

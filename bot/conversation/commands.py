@@ -6,7 +6,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 from bot.conversation import outreach
 from bot.conversation.turn import CONVERSATION_STATES, Context, Turn
-from bot.texts import LANGUAGE_NAMES, LANGUAGES
+from bot.texts import LANGUAGE_NAMES, date, joined, language_rows
 from triage import cases
 
 
@@ -55,13 +55,15 @@ async def history(update: Update, context: Context) -> None:
     lines = [turn.t("history_title")]
     for case in rows:
         status_name = turn.t(f"status.{case.status}")
-        lines.append(f"#{case.id} · {case.created_at:%Y-%m-%d} · {status_name} · {_tier(turn, case)}")
+        lines.append(joined(turn.language, [f"#{case.id}", date(turn.language, case.created_at), status_name,
+                                            _tier(turn, case)]))
     await turn.reply("\n".join(lines))
 
 
 async def language_command(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
-    buttons = [[InlineKeyboardButton(LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in LANGUAGES]]
+    buttons = [[InlineKeyboardButton(LANGUAGE_NAMES[code], callback_data=f"lang:{code}") for code in row]
+               for row in language_rows()]
     await turn.reply(turn.t("choose_language"), InlineKeyboardMarkup(buttons))
 
 

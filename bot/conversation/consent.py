@@ -8,7 +8,7 @@ from telegram.error import BadRequest
 
 from bot.conversation import outreach, photos, resume
 from bot.conversation.turn import CONVERSATION_STATES, Context, Turn
-from bot.texts import LANGUAGE_NAMES, LANGUAGES, pick_language, t
+from bot.texts import LANGUAGE_NAMES, language_rows, pick_language, t
 from triage import cases
 from triage import outreach as outreach_core
 
@@ -17,12 +17,13 @@ def consent_keyboard(language: str, organisation: str = "") -> InlineKeyboardMar
     """The notice's buttons; `organisation` (a clinic chosen or come through) rides in their data, since nothing is
     stored before consent."""
     suffix = f":{organisation}" if organisation else ""
-    languages = [InlineKeyboardButton(("• " if code == language else "") + LANGUAGE_NAMES[code],
-                                      callback_data=f"lang:{code}{suffix}") for code in LANGUAGES]
+    languages = [[InlineKeyboardButton(("• " if code == language else "") + LANGUAGE_NAMES[code],
+                                       callback_data=f"lang:{code}{suffix}") for code in row]
+                 for row in language_rows()]
     return InlineKeyboardMarkup([
         [InlineKeyboardButton(t(language, "consent_yes"), callback_data=f"consent:yes:{language}{suffix}"),
          InlineKeyboardButton(t(language, "consent_no"), callback_data=f"consent:no:{language}")],
-        *[languages[i:i + 4] for i in range(0, len(languages), 4)],
+        *languages,
     ])
 
 

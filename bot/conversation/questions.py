@@ -14,7 +14,7 @@ from telegram.error import BadRequest
 
 from bot import questionnaire as qn
 from bot.conversation.turn import Context, Turn, esc, is_emergency
-from bot.texts import t, t_for
+from bot.texts import listing, t, t_for
 from triage import cases
 from triage.untrusted import clean_text
 
@@ -183,7 +183,8 @@ async def free_text_skip(update: Update, context: Context) -> None:
 
 # -- the confirmation screen -----------------------------------------------------------------------------------
 def _symptom_labels(language: str, answers: dict[str, Any]) -> str:
-    return ", ".join(t(language, f"symptom.{s}") for s in answers["answers"].get("symptoms", []) if s != "near_eye")
+    return listing(language, [t(language, f"symptom.{s}") for s in answers["answers"].get("symptoms", [])
+                              if s != "near_eye"])
 
 
 def summary(language: str, view: cases.CaseView, worker_ref: str | None = None) -> str:
@@ -195,7 +196,7 @@ def summary(language: str, view: cases.CaseView, worker_ref: str | None = None) 
     lines = [t_for(language, "confirm_title", worker, ref=ref), t(language, "sum.photos", n=view.image_count)]
     age = qn.age_shown(patient)
     lines.append(t(language, "sum.age", value=t(language, age[0], **age[1]) if age else unknown))
-    sites = ", ".join(t(language, f"site.{s}") for s in given.get("body_sites", [])) or unknown
+    sites = listing(language, [t(language, f"site.{s}") for s in given.get("body_sites", [])]) or unknown
     lines.append(t(language, "sum.sites", value=sites))
     duration = given.get("duration_days")
     duration_code = next((o.code for o in qn.BY_KEY["duration"].options if o.value == duration), None)
@@ -205,11 +206,11 @@ def summary(language: str, view: cases.CaseView, worker_ref: str | None = None) 
     lines.append(t(language, "sum.extent", value=t(language, f"extent.{extent}") if extent else unknown))
     lines.append(t(language, "sum.symptoms", value=_symptom_labels(language, view.answers) or t(language, "none")))
     if given.get("skipped"):
-        lines.append(t(language, "sum.unsure", value=", ".join(t(language, f"symptom.{s}") for s in given["skipped"]
-                                                               if f"symptom.{s}" in SYMPTOM_KEYS)))
+        unsure = [t(language, f"symptom.{s}") for s in given["skipped"] if f"symptom.{s}" in SYMPTOM_KEYS]
+        lines.append(t(language, "sum.unsure", value=listing(language, unsure)))
     flags = [t(language, f"sum.{k}") for k in ("pregnant", "immunosuppressed", "diabetes") if patient.get(k)]
     if flags:
-        lines.append(", ".join(flags))
+        lines.append(listing(language, flags))
     if patient.get("skin_type") in qn.SKIN_TYPES:
         lines.append(t(language, "sum.skin_type", value=t(language, f"skin.{patient['skin_type']}")))
     if patient.get("sex") in ("female", "male"):

@@ -54,6 +54,19 @@ def test_eval_prints_recall_benign_raises_timing_and_misses(tmp_path: Path) -> N
     assert "4 messages" in out
 
 
+def test_eval_scores_several_files_together_and_names_the_file_with_a_bad_line(tmp_path: Path) -> None:
+    first, second, broken = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "c.jsonl"
+    first.write_text(json.dumps({"text": "tengo fiebre", "language": "es", "expected": ["fever"], "split": "t"}) + "\n")
+    second.write_text(json.dumps({"text": "nina homa", "language": "sw", "expected": ["fever"], "split": "t"}) + "\n")
+    broken.write_text("{}\n")
+    result = run("eval", str(first), str(second))
+    assert result.returncode == 0, result.stderr
+    assert "2 messages" in result.stdout
+    assert {line.split()[0] for line in result.stdout.splitlines()[1:3]} == {"es", "sw"}
+    refused = run("eval", str(first), str(broken))
+    assert refused.returncode == 2 and f"{broken}: line 1:" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("content", "words"),
     [

@@ -18,9 +18,17 @@ def _plain(text: str) -> str:
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
-def _names(label: str) -> set[str]:
+# The word for "or" in each language: a name such as "angioedema or anaphylaxis" is also checked part by part.
+OR_WORDS = {"en": ("or",), "es": ("o", "u"), "fr": ("ou",), "pt": ("ou",), "ar": ("أو",), "sw": ("au",),
+            "hi": ("या",)}
+# Where a sentence may end: the danda in Hindi. Arabic and Devanagari have no capital letters.
+FULL_STOPS = {"hi": ("।",)}
+
+
+def _names(label: str, language: str = "en") -> set[str]:
     """Return a condition name and its parts: "herpes zoster (shingles)" -> itself, herpes zoster, shingles."""
-    parts = re.split(r"\(|\)|/| or | o | ou ", label)
+    words = "|".join(f" {word} " for word in OR_WORDS[language])
+    parts = re.split(rf"\(|\)|/|,|{words}", label)
     return {_plain(part).strip(" .") for part in [label, *parts] if len(part.strip(" .")) > 1}
 
 
@@ -30,7 +38,7 @@ def forbidden_names(language: str) -> set[str]:
     for info in CONDITIONS:
         names |= _names(info.label)
     for lang in {"en", language}:
-        names |= {name for key in CONDITION_TIERS for name in _names(catalog(lang)[f"condition.{key}"])}
+        names |= {name for key in CONDITION_TIERS for name in _names(catalog(lang)[f"condition.{key}"], lang)}
     return names
 
 
@@ -60,7 +68,8 @@ def test_patient_texts_are_short_plain_sentences(language: str) -> None:
         text = catalog(language)[f"reason.{rule.id}"]
         assert 20 <= len(text) <= 300, rule.id
         assert "{" not in text and "<" not in text, rule.id  # no placeholders or markup to go wrong
-        assert text[0].isupper() and text.endswith("."), rule.id
+        assert text[0].isupper() or (text[0].isalpha() and text[0].lower() == text[0].upper()), rule.id
+        assert text.endswith((".", *FULL_STOPS.get(language, ()))), rule.id
 
 
 def test_the_check_would_catch_a_diagnosis() -> None:
@@ -69,6 +78,11 @@ def test_the_check_would_catch_a_diagnosis() -> None:
     assert named_conditions("Podría ser un herpes zóster.", "es") == ["herpes zoster"]
     assert "zona" in named_conditions("Peut-être un zona.", "fr")
     assert named_conditions("The spot has changed in size and shape.", "en") == []
+    assert "sarampo" in named_conditions("Pode ser sarampo.", "pt")
+    assert "الحصبة" in named_conditions("قد تكون هذه الحصبة.", "ar")
+    assert "surua" in named_conditions("Inaweza kuwa surua.", "sw")
+    assert "खसरा" in named_conditions("यह खसरा हो सकता है।", "hi")
+    assert named_conditions("Pele vermelha em quase todo o corpo.", "pt") == []  # "o" is "the" in Portuguese
 
 
 def test_the_catalog_texts_differ_from_the_clinicians_texts() -> None:

@@ -248,16 +248,19 @@ def _temperature(language: Language, words: Sequence[_Word], tokens: Sequence[To
 
 def _diameter(language: Language, words: Sequence[_Word], at: int) -> Match | None:
     word = words[at]
-    if word.value is None or at + 1 >= len(words):
+    if word.value is None:
         return None
-    unit = words[at + 1].form
-    millimetres = (
-        word.value if unit in language.millimetres else word.value * 10 if unit in language.centimetres else None
-    )
-    if millimetres is None or not DIAMETER_FROM_MM <= millimetres <= 500:
-        return None
-    covered = frozenset(range(word.base, words[at + 1].last + 1))
-    return Match("diameter_7mm_or_more", "term", word.base, words[at + 1].last, covered, language.code, millimetres)
+    # the unit after the number ("8 mm"), or before it in a language that writes it first ("sentimita 2")
+    for unit_at in (at + 1, at - 1) if language.unit_before_number else (at + 1,):
+        unit = words[unit_at].form if 0 <= unit_at < len(words) else ""
+        millimetres = (
+            word.value if unit in language.millimetres else word.value * 10 if unit in language.centimetres else None
+        )
+        if millimetres is not None and DIAMETER_FROM_MM <= millimetres <= 500:
+            first, last = words[min(at, unit_at)].base, words[max(at, unit_at)].last
+            covered = frozenset(range(first, last + 1))
+            return Match("diameter_7mm_or_more", "term", first, last, covered, language.code, millimetres)
+    return None
 
 
 def _ages(language: Language, words: Sequence[_Word], tokens: Sequence[Token], at: int) -> Iterable[Match]:

@@ -97,6 +97,7 @@ class Language:
     fahrenheit: frozenset[str] = frozenset()
     millimetres: frozenset[str] = frozenset()
     centimetres: frozenset[str] = frozenset()
+    unit_before_number: bool = False  # sizes written "sentimita 2" (Swahili) as well as "2 cm"
     age_units: Mapping[str, float] = field(default_factory=dict)
     age_patterns: list[tuple[str, ...]] = field(default_factory=list)
     groups: dict[str, Slot] = field(default_factory=dict)
@@ -313,6 +314,7 @@ def _compile_numbers(
     language.fahrenheit = words(numbers, "fahrenheit")
     language.millimetres = words(numbers, "millimetres")
     language.centimetres = words(numbers, "centimetres")
+    language.unit_before_number = bool(numbers.get("unit_before_number", False))
     language.age_units = {word: AGE_UNITS[unit] for unit in AGE_UNITS for word in words(ages, unit)}
     for phrase in _strings(ages, "newborn", where):
         compiler.pattern("age", "newborn", phrase)

@@ -71,7 +71,8 @@ def render_text(rules: Sequence[Rule] = RULES) -> str:
         "",
     ]
     phrase_rows = [(meaning, *("; ".join(cell) for cell in cells)) for meaning, cells in rows]
-    lines += _aligned(("concept", *codes), phrase_rows, (None, *([40] * len(codes))))
+    width = min(40, 140 // len(codes) - 2)  # seven languages still fit a 200-column terminal
+    lines += _aligned(("concept", *codes), phrase_rows, (None, *([width] * len(codes))))
     return "\n".join(lines) + "\n"
 
 
