@@ -5,10 +5,12 @@
 
 Each simulated patient behaves like a phone: it sends an update, waits for the bot's reply, taps the button it
 got, and so on: /start and consent once, then cases of photo -> Continue -> skip every question -> Submit ->
-the answer. Reported: submitted cases per second, p50/p95 from the Submit tap to the answer arriving at the Bot
-API with the model's own time taken out, updates per second handled by the web process, and whether every
-case got exactly one answer. Needs PostgreSQL and Redis on 127.0.0.1 (each run makes its own database and
-queue) unless --embedded.
+the answer (with --think-ms, a pause before each update, as a person reading takes). The clinicians' group
+(CLINICIAN_CHAT_ID) is set, so every forwarded case also sends an alert that Telegram's group limit holds back
+(--no-clinician-chat leaves it out). Reported: submitted cases per second, p50/p95 from the Submit tap to the
+answer arriving at the Bot API with the model's own time taken out, updates per second handled by the web
+process, the group's alerts, and whether every case got exactly one answer. Needs PostgreSQL and Redis on
+127.0.0.1 (each run makes its own database and queue) unless --embedded.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -35,6 +38,7 @@ from tests.processes import Proc, celery_worker, free_port, python
 from triage.models import Case, ModelResult, Outbox, Patient
 
 RESULT_MARK = "<i>This is not a diagnosis"
+CLINICIAN_CHAT = -1001000000001
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
@@ -55,8 +59,9 @@ class Stats:
 
 class SimulatedPatient:
     def __init__(self, user_id: int, api: FakeBotAPI, client: aiohttp.ClientSession, stats: Stats,
-                 photo: bytes) -> None:
+                 photo: bytes, think_s: float = 0.0) -> None:
         self.user_id = user_id
+        self.think_s = think_s
         self.api = api
         self.client = client
         self.stats = stats
@@ -65,7 +70,11 @@ class SimulatedPatient:
         api.listeners[user_id] = self.inbox
         self.keyboard: list[str] = []
 
-    async def post(self, update: dict[str, Any]) -> None:
+    async def post(self, update: dict[str, Any], *, submit: bool = False) -> None:
+        if self.think_s:
+            await asyncio.sleep(random.uniform(0.5, 1.5) * self.think_s)
+        if submit:  # the clock starts when the tap leaves the phone, after the patient's pause
+            self.stats.submits.append((self.user_id, time.time()))
         async with self.client.post("/telegram/webhook", json=update,
                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
             resp.raise_for_status()
@@ -84,9 +93,9 @@ class SimulatedPatient:
             if call.method == "sendMessage" and (not needle or needle in body):
                 return call
 
-    async def tap(self, suffixes: tuple[str, ...]) -> None:
+    async def tap(self, suffixes: tuple[str, ...], *, submit: bool = False) -> None:
         data = next(d for d in self.keyboard if d.endswith(suffixes))
-        await self.post(self.api.callback_update(self.user_id, data))
+        await self.post(self.api.callback_update(self.user_id, data), submit=submit)
 
     async def onboard(self) -> None:
         await self.post(self.api.text_update(self.user_id, "/start"))
@@ -104,8 +113,7 @@ class SimulatedPatient:
         await self.reply("Anything else")
         await self.tap((":skip",))
         await self.reply("Please check")
-        self.stats.submits.append((self.user_id, time.time()))
-        await self.tap((":submit",))
+        await self.tap((":submit",), submit=True)
         await self.reply("being analysed")
         await self.reply(RESULT_MARK, timeout=120)
         self.stats.results.append((self.user_id, time.time()))
@@ -212,6 +220,8 @@ async def run(args: argparse.Namespace) -> int:
            "MAX_CONCURRENT_UPDATES": str(args.concurrent_updates), "HF_HUB_OFFLINE": "1",
            "TELEGRAM_MAX_MESSAGES_PER_S": str(args.max_messages_per_s),
            "TELEGRAM_CONNECTION_POOL_SIZE": str(args.pool)}
+    if args.clinician_chat:
+        env["CLINICIAN_CHAT_ID"] = str(CLINICIAN_CHAT)
     database = ""
     if not args.embedded:
         database = f"derma_load_{uuid.uuid4().hex[:8]}"
@@ -260,7 +270,8 @@ async def run(args: argparse.Namespace) -> int:
                 await pipeline.run(api, stats, deadline)
                 pipeline.close()
             else:
-                patients = [SimulatedPatient(10_000 + i, api, client, stats, photo) for i in range(args.patients)]
+                patients = [SimulatedPatient(10_000 + i, api, client, stats, photo, args.think_ms / 1000)
+                            for i in range(args.patients)]
                 await asyncio.gather(*(p.run(deadline) for p in patients))
             elapsed = time.monotonic() - started
             stats.web_cpu_s = cpu_seconds(web.popen.pid) - web_cpu
@@ -287,6 +298,9 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
         per_case = conn.execute(
             select(Outbox.case_id, text("count(*)")).where(Outbox.kind == "patient_result").group_by(Outbox.case_id)
         ).all()
+        alerts = conn.execute(
+            select(Outbox.status, text("count(*)")).where(Outbox.chat_id == CLINICIAN_CHAT).group_by(Outbox.status)
+        ).all()
         submitted = conn.execute(select(text("count(*)")).select_from(Case).where(Case.submitted_at.is_not(None)))
         submitted_cases = int(submitted.scalar() or 0)
     engine.dispose()
@@ -306,9 +320,11 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     answered = sum(1 for _, n in per_case if n == 1)
     duplicated = sum(1 for _, n in per_case if n > 1)
     api_results = sum(1 for c in api.calls if RESULT_MARK in str(c.params.get("text", "")))
+    group_calls = [c for c in api.calls if str(c.params.get("chat_id")) == str(CLINICIAN_CHAT)]
     print(f"load test: {args.patients} patients, {args.duration:.0f} s, backend {args.backend}, "
           f"{'embedded' if args.embedded else 'PostgreSQL + Redis'}, Bot API latency {args.latency_ms} ms, "
-          f"{args.worker_concurrency} worker processes, sending limit {args.max_messages_per_s:g}/s")
+          f"{args.worker_concurrency} worker processes, sending limit {args.max_messages_per_s:g}/s, "
+          f"think time {args.think_ms} ms, clinicians' group {'set' if args.clinician_chat else 'not set'}")
     print(f"{'cases submitted':<40}{len(stats.submits):>10}")
     print(f"{'cases answered':<40}{len(stats.results):>10}")
     print(f"{'submitted cases per second':<40}{len(stats.submits) / elapsed:>10.1f}")
@@ -325,6 +341,10 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     print(f"{'cases with exactly one answer (DB)':<40}{answered:>10}")
     print(f"{'cases with more than one answer (DB)':<40}{duplicated:>10}")
     print(f"{'answers delivered through the Bot API':<40}{api_results:>10}")
+    if args.clinician_chat:
+        states = " ".join(f"{status} {n}" for status, n in sorted((str(s), int(n)) for s, n in alerts))
+        print(f"{'group: outbox rows by state (DB)':<40}{states:>10}")
+        print(f"{'group: messages through the Bot API':<40}{len(group_calls):>10}")
     lost = len(stats.submits) - len(stats.results)
     print(f"{'lost (submitted, never answered)':<40}{lost:>10}")
     for error in stats.errors[:10]:
@@ -345,6 +365,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="cases made beforehand, submitted at --rate/s as the Submit button does")
     parser.add_argument("--rate", type=float, default=20, help="cases per second with --pipeline-only")
     parser.add_argument("--pool", type=int, default=32, help="the bot's Bot API connection pool (default 32)")
+    parser.add_argument("--think-ms", type=int, default=0,
+                        help="each patient pauses 0.5-1.5 times this before each update (default 0: none)")
+    parser.add_argument("--no-clinician-chat", dest="clinician_chat", action="store_false",
+                        help="leave the clinicians' group out (no alerts)")
     parser.add_argument("--embedded", action="store_true", help="SQLite and the folder broker instead")
     parser.add_argument("--max-messages-per-s", type=float, default=1000,
                         help="the bot's sending limit (Telegram's is 30; the fake Bot API has none)")

@@ -297,7 +297,7 @@ async def test_arabic_ages_summary_status_and_history_read_right_to_left(
     await phone.expect("أين توجد")
     case = _latest_case(web)
     assert case.answers["patient"]["age_years"] == 0.67
-    for _ in range(8):
+    for _ in range(12):
         keyboard = str(phone.keyboard())
         if ":_skip" not in keyboard and ":_done" not in keyboard:
             break
