@@ -85,6 +85,8 @@ async def update_organisation(request: web.Request) -> web.StreamResponse:
     if chat and not (chat.lstrip("-").isascii() and chat.lstrip("-").isdigit() and abs(int(chat)) < 2**62):
         return await _page(request, status=400, error="The clinicians' chat id is a number like -1001234567890.")
     services = services_of(request)
+    # An organisation exists from its first account; its row (name, list, chat) from the first time it is needed.
+    await services.run(outreach.ensure_organisation, services.sessions, me.organisation)
     await services.run(outreach.update_organisation, services.sessions, me.organisation, actor=me.actor,
                        name=form.get("name", "")[:128], public=form.get("public") == "1",
                        clinician_chat_id=int(chat) if chat else None)

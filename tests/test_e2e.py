@@ -116,7 +116,7 @@ async def test_a_photo_goes_in_and_a_triaged_answer_comes_out(
             await phone.tap(":_done")
             await phone.expect("suggest an emergency")  # at once, before any model call
             await phone.tap(":go")  # the patient chooses to finish the questions
-            for _ in range(5):  # symptoms, mole, pregnant, immune system, diabetes
+            for _ in range(6):  # symptoms, mole, pregnant, immune system, diabetes, skin type
                 await phone.expect("?")
                 await phone.tap(lambda data: data.endswith((":_skip", ":_done")))
             await phone.expect("Anything else")

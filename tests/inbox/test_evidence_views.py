@@ -100,3 +100,18 @@ async def test_an_admin_invites_health_workers_sees_their_activity_and_only_thei
     north = outreach.organisation(world.services.sessions, "north")
     assert north is not None and (north.name, north.public, north.clinician_chat_id) == ("North clinic", True,
                                                                                           -100123)
+
+
+async def test_an_admin_can_save_the_organisation_before_ever_opening_the_outreach_page(
+    make_client: Callable[..., Awaitable[InboxClient]], world: World,
+) -> None:
+    """The organisation's row is made the first time it is needed: saving its settings first is not a 500 (found
+    by the inbox fuzzer)."""
+    from triage import outreach
+
+    root = await make_client("root")
+    assert outreach.organisation(world.services.sessions, "north") is None
+    resp = await root.post("/inbox/admin/outreach/organisation", {"name": "North clinic", "clinician_chat_id": ""})
+    assert resp.status == 303
+    north = outreach.organisation(world.services.sessions, "north")
+    assert north is not None and north.name == "North clinic" and north.clinician_chat_id is None

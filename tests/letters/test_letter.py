@@ -121,3 +121,15 @@ def test_unreadable_photo_bytes_are_left_out_not_fatal() -> None:
 
 def test_an_unknown_language_gets_english() -> None:
     assert render_letter(snapshot(), language="de", audience="patient").filename == "case-42-patient-en.pdf"
+
+
+def test_making_a_letter_leaves_the_photo_intake_refusing_truncated_files() -> None:
+    """WeasyPrint turns on Pillow's truncated-image loading for the whole process when imported; the web process
+    makes letters and also decodes patients' photos, which must still refuse a truncated file afterwards."""
+    from tests.images import skin_photo
+    from triage.images import ImageRejected, sanitize_image
+
+    render_letter(snapshot(), language="en", audience="referral")
+    with pytest.raises(ImageRejected) as info:
+        sanitize_image(skin_photo()[:2000], max_bytes=20 * 1024 * 1024, max_pixels=40_000_000)
+    assert info.value.reason == "unreadable"

@@ -15,6 +15,7 @@ from typing import Any
 from triage.fhir.codes import ANSWER_SYSTEM, BASE
 from triage.fhir.text import fhir_string
 from triage.letters.texts import answer_label
+from triage.rules.case import SKIN_TYPES
 from triage.rules.vocabulary import BODY_SITES, EXTENTS
 
 
@@ -43,8 +44,14 @@ QUESTIONS: tuple[Question, ...] = (
     Question("pregnant", "Pregnant", "boolean"),
     Question("immunosuppressed", "Weakened immune system (illness or medicines)", "boolean"),
     Question("diabetes", "Diabetes", "boolean"),
+    Question("skin_type", "Skin type (Fitzpatrick, from how the skin reacts to sun; never used for the tier)",
+             "choice", False, SKIN_TYPES),
+    # "Not sure" on the symptom and mole questions (`answers.skipped`): unknown, which is not "no".
+    Question("unsure", "Answered 'not sure' (unknown, not no)", "choice", True, SYMPTOMS + MOLE),
     Question("free_text", "In the patient's own words", "text"),
 )
+#: Items that are not a step of the bot's questionnaire.
+NOT_STEPS = frozenset({"unsure", "free_text"})
 QUESTIONNAIRE_URL = f"{BASE}:questionnaire:intake"
 #: Changes whenever an item does, so a response always names the questionnaire it answered.
 QUESTIONNAIRE_VERSION = hashlib.sha256(
@@ -52,7 +59,8 @@ QUESTIONNAIRE_VERSION = hashlib.sha256(
 
 
 def _coding(value: str) -> dict[str, str]:
-    return {"system": ANSWER_SYSTEM, "code": value, "display": answer_label("en", value)}
+    display = f"Fitzpatrick type {value}" if value in SKIN_TYPES else answer_label("en", value)
+    return {"system": ANSWER_SYSTEM, "code": value, "display": display}
 
 
 def questionnaire() -> dict[str, Any]:
@@ -97,6 +105,10 @@ def _answers(q: Question, patient: dict[str, Any], given: dict[str, Any], text: 
         return [{"valueString": words}] if words else []
     if q.link_id == "extent":
         chosen = [given.get("extent")]
+    elif q.link_id == "skin_type":
+        chosen = [patient.get("skin_type")]
+    elif q.link_id == "unsure":
+        chosen = list(given.get("skipped") or [])
     elif q.link_id == "body_sites":
         chosen = list(given.get("body_sites") or [])
     else:

@@ -176,8 +176,14 @@ def render_pdf(html: str) -> bytes:
         from weasyprint import HTML
     except (OSError, ImportError) as exc:  # Pango missing from the system, or WeasyPrint not installed
         raise LetterUnavailable(f"the PDF engine cannot start: {exc}") from None
+    from PIL import ImageFile
     from weasyprint import CSS
     from weasyprint.urls import URLFetcher
+
+    # Importing WeasyPrint turns on Pillow's loading of truncated images for the whole process; the web process
+    # also decodes patients' photos, which must refuse a truncated file (triage/images.py). Turn it back off:
+    # the letter only embeds photos the image store re-encoded whole.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
 
     stylesheet = resources.files("triage.letters").joinpath("templates/letter.css").read_text(encoding="utf-8")
     # Only the `data:` URLs of the photos: never the network or the disk, whatever a text might contain.
