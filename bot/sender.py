@@ -167,12 +167,15 @@ class OutboxSender:
         """Await `sending`, renewing the rows' claims while it lasts (a group's rate limit can hold a send longer
         than a lease)."""
         task = asyncio.ensure_future(sending)
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=outbox.LEASE_S / 3)
-            if done:
-                return task.result()
-            with contextlib.suppress(Exception):  # a lapsed claim only risks a duplicate, never a loss
-                await self.services.run(self._renew, jobs)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=outbox.LEASE_S / 3)
+                if done:
+                    return task.result()
+                with contextlib.suppress(Exception):  # a lapsed claim only risks a duplicate, never a loss
+                    await self.services.run(self._renew, jobs)
+        finally:  # stopped (the process shuts down): the send stops too; its claim lapses and it is retried
+            task.cancel()
 
     def _renew(self, jobs: list[Job]) -> None:
         with transaction(self.services.sessions) as session:

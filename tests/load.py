@@ -35,7 +35,7 @@ from tests.bot_harness import SECRET
 from tests.fake_telegram import Call, FakeBotAPI
 from tests.images import skin_photo
 from tests.processes import Proc, celery_worker, free_port, python
-from triage.models import Case, ModelResult, Outbox, Patient
+from triage.models import Case, ModelResult, Outbox, Patient, TaskDispatch
 
 RESULT_MARK = "<i>This is not a diagnosis"
 CLINICIAN_CHAT = -1001000000001
@@ -107,10 +107,11 @@ class SimulatedPatient:
         await self.post(self.api.photo_update(self.user_id, self.photo))
         await self.reply("received")
         await self.tap((":done",))
-        for _ in range(10):  # every question, skipped
-            await self.reply("?")
+        while True:  # every question, skipped, until the free-text prompt
+            call = await self.reply()
+            if "Anything else" in str(call.params.get("text", "")):
+                break
             await self.tap((":_skip", ":_done"))
-        await self.reply("Anything else")
         await self.tap((":skip",))
         await self.reply("Please check")
         await self.tap((":submit",), submit=True)
@@ -209,6 +210,10 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def _ms(values: list[float], q: float) -> float:
+    return 1000 * _pct(values, q)
+
+
 async def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="derma-load-"))
     api = FakeBotAPI(latency_s=args.latency_ms / 1000)
@@ -301,6 +306,13 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
         alerts = conn.execute(
             select(Outbox.status, text("count(*)")).where(Outbox.chat_id == CLINICIAN_CHAT).group_by(Outbox.status)
         ).all()
+        # Where the time goes, per answered case: Submit -> the worker queued the answer -> the sender sent it.
+        stages = conn.execute(
+            select(Case.submitted_at, Outbox.created_at, Outbox.sent_at, Outbox.attempts)
+            .join(Outbox, Outbox.case_id == Case.id).where(Outbox.kind == "patient_result")
+        ).all()
+        republished = conn.execute(select(text("count(*)")).select_from(TaskDispatch).where(TaskDispatch.sends > 1))
+        republished_tasks = int(republished.scalar() or 0)
         submitted = conn.execute(select(text("count(*)")).select_from(Case).where(Case.submitted_at.is_not(None)))
         submitted_cases = int(submitted.scalar() or 0)
     engine.dispose()
@@ -335,6 +347,12 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     print(f"{'submit -> answer p50 (ms), model excluded':<40}{1000 * _pct(overheads, 0.5):>10.0f}")
     print(f"{'submit -> answer p95 (ms), model excluded':<40}{1000 * _pct(overheads, 0.95):>10.0f}")
     print(f"{'submit -> answer p50 (ms), total':<40}{1000 * _pct(totals, 0.5):>10.0f}")
+    queued = [(q - s).total_seconds() for s, q, _, _ in stages if s and q]
+    sending = [(sent - q).total_seconds() for _, q, sent, _ in stages if q and sent]
+    print(f"{'  of which submit -> answer queued p50/p95':<40}{_ms(queued, 0.5):>10.0f}{_ms(queued, 0.95):>8.0f}")
+    print(f"{'  of which queued -> sent p50/p95':<40}{_ms(sending, 0.5):>10.0f}{_ms(sending, 0.95):>8.0f}")
+    print(f"{'  analyses published more than once':<40}{republished_tasks:>10}")
+    print(f"{'  answers sent on a second attempt':<40}{sum(1 for *_, a in stages if a > 1):>10}")
     model_times = [v for vs in model_ms.values() for v in vs] or [0.0]
     print(f"{'model time p50 (ms)':<40}{1000 * statistics.median(model_times):>10.0f}")
     print(f"{'cases in DB (submitted)':<40}{submitted_cases:>10}")

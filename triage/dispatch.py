@@ -38,6 +38,7 @@ REPUBLISH_AFTER_S = 30.0
 REPUBLISH_MAX_S = 600.0
 HEARTBEAT_S = 5.0
 HEARTBEAT_LAPSE_S = 20.0
+START_TRIES = 3
 
 Publish = Callable[[str, list[Any]], None]
 
@@ -126,25 +127,34 @@ def start(
     older release) runs untracked."""
     now = now or utcnow()
     runner = str(uuid.uuid4())
-    with transaction(factory) as session:
-        row = session.scalar(select(TaskDispatch).where(TaskDispatch.dedupe_key == dedupe_key))
-        if row is None:
-            return Run(None, takeover=False)
-        if row.status == DispatchStatus.DONE:
-            return None
-        lapsed = row.status == DispatchStatus.RUNNING and (row.next_at <= now or redelivered)
-        if row.status == DispatchStatus.RUNNING and not lapsed:
-            return None
-        previous = row.runner
-        same_runner = TaskDispatch.runner.is_(None) if previous is None else TaskDispatch.runner == previous
-        taken = session.execute(
-            update(TaskDispatch)
-            .where(TaskDispatch.id == row.id, TaskDispatch.status == row.status, same_runner)
-            .values(status=DispatchStatus.RUNNING, runner=runner,
-                    next_at=now + dt.timedelta(seconds=HEARTBEAT_LAPSE_S))
-        )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
-            return None
+    for _ in range(START_TRIES):
+        with transaction(factory) as session:
+            row = session.scalar(select(TaskDispatch).where(TaskDispatch.dedupe_key == dedupe_key))
+            if row is None:
+                return Run(None, takeover=False)
+            if row.status == DispatchStatus.DONE:
+                return None
+            lapsed = row.status == DispatchStatus.RUNNING and (row.next_at <= now or redelivered)
+            if row.status == DispatchStatus.RUNNING and not lapsed:
+                return None
+            previous = row.runner
+            same_runner = TaskDispatch.runner.is_(None) if previous is None else TaskDispatch.runner == previous
+            # Not running yet: pending and published are the same to a worker. The sender marks the row published
+            # just after the broker took the task, which can be after this worker read it: that is no reason to
+            # drop the task (it would wait for the re-send).
+            waiting = ((DispatchStatus.PENDING, DispatchStatus.PUBLISHED) if row.status != DispatchStatus.RUNNING
+                       else (DispatchStatus.RUNNING,))
+            taken = session.execute(
+                update(TaskDispatch)
+                .where(TaskDispatch.id == row.id, TaskDispatch.status.in_(waiting), same_runner)
+                .values(status=DispatchStatus.RUNNING, runner=runner,
+                        next_at=now + dt.timedelta(seconds=HEARTBEAT_LAPSE_S))
+            )
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                break
+        # Changed between the read and the write (another run took it, or it lapsed meanwhile): read it again.
+    else:
+        return None
     # Any earlier run (dead, or failed and let go) may have left the case claimed: this run takes it over.
     return Run(runner, takeover=previous is not None)
 
