@@ -94,7 +94,7 @@ class CaseSnapshot:
 
 
 def _find(session: Session, case_id: int, organisation: str | None) -> Case:
-    """The case for a system export (command line, worker): the same refusals as `review._case_for`, with the
+    """The case for a system export (command line, worker): the same refusals as `review.case_for`, with the
     organisation given by the caller (None: any, for the worker's pushes)."""
     if not 0 < case_id <= review.MAX_ID:
         raise review.CaseNotFound(case_id)
@@ -195,7 +195,7 @@ def for_clinician(
     Raises `review.CaseNotFound` exactly where the case page would."""
     now = now or utcnow()
     with transaction(factory) as session:
-        found = review._case_for(session, actor, case_id)  # the case page's own check, in one place
+        found = review.case_for(session, actor, case_id)  # the case page's own check, in one place
         snapshot = _snapshot(session, found, now)
         review.audit(session, actor.actor, action, case_id, **details)
     return snapshot

@@ -34,7 +34,7 @@ def queue_patient_copy(factory: sessionmaker[Session], actor: ClinicianView, cas
     `review.ReviewConflict` (someone else holds it, nobody does, or the patient withdrew the case).
     """
     with transaction(factory) as session:
-        found = review._case_for(session, actor, case_id)  # the case page's own organisation check
+        found = review.case_for(session, actor, case_id)  # the case page's own organisation check
         if found.status == CaseStatus.WITHDRAWN:
             raise review.ReviewConflict("the patient withdrew the case")
         if found.assigned_clinician_id != actor.id:
