@@ -87,6 +87,8 @@ def _answers_line(answers: dict[str, Any]) -> str:
         bits.append(f"extent: {given['extent']}")
     if given.get("symptoms"):
         bits.append("symptoms: " + ", ".join(map(str, given["symptoms"])))
+    if given.get("skipped"):  # "Not sure": unknown, which is not "no"
+        bits.append("not sure: " + ", ".join(map(str, given["skipped"])))
     return "; ".join(bits) or "no questionnaire answers"
 
 

@@ -77,3 +77,11 @@ def test_the_alert_quotes_the_patients_words_a_reason_came_from() -> None:
          "evidence": [{"concept": "fever", "text": "39,2"}, {"concept": "non_blanching_rash", "text": "stay <b>"}]}]}
     alert = render.clinician_alert(5, payload, None, limit=render.MESSAGE_LIMIT)
     assert "— <i>“39,2”; “stay &lt;b&gt;”</i>" in alert
+
+
+def test_the_alert_says_which_answers_the_patient_was_not_sure_of() -> None:
+    """"Not sure" is unknown, not "no": the clinicians read it in the alert, not an absence."""
+    summary = {"answers": {"patient": {}, "answers": {"symptoms": ["itch"], "skipped": ["changing_size", "bleeding"]}},
+               "text": ""}
+    alert = render.clinician_alert(3, PAYLOAD, summary, limit=render.MESSAGE_LIMIT)
+    assert "symptoms: itch; not sure: changing_size, bleeding" in alert

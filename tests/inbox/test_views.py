@@ -454,3 +454,13 @@ async def test_invalid_values_are_refused_with_the_reason(make_client: MakeClien
         assert message in page and "<script>" not in page.split("<main", 1)[1]
     case = _case(world, "routine")
     assert (case.tier, case.final_diagnosis, case.disposition) == ("routine", None, None)
+
+
+async def test_the_case_page_shows_what_the_patient_was_not_sure_of(make_client: MakeClient, world: World) -> None:
+    case_id = world.cases["emergency"]
+    with transaction(world.services.sessions) as session:
+        session.execute(update(Case).where(Case.id == case_id).values(answers={
+            "patient": {"skin_type": "V"}, "answers": {"symptoms": ["itch"], "skipped": ["changing_size"]}}))
+    alice = await make_client("alice")
+    _, page = await alice.get(f"/inbox/cases/{case_id}")
+    assert re.search(r"<dt>not sure \(unknown, not no\)</dt><dd>[^<]*changing[ _]size", page), page[:3000]
