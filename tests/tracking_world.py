@@ -24,8 +24,8 @@ COIN_MM = 24.26  # the tests' deployment coin: a US quarter (silver-coloured); t
 T0 = dt.datetime(2027, 3, 1, 9, 30, tzinfo=dt.UTC)  # the controlled clock's start
 CLINICIANS = -1001
 NEVUS = [("melanocytic_nevus", 0.8), ("melanoma", 0.1)]
-MOLE_NO_CHANGE = {"patient": {"age_years": 45}, "answers": {"symptoms": [], "body_sites": ["back"], "duration_days": 120,
-                                                             "extent": "single_spot"}}
+MOLE_NO_CHANGE = {"patient": {"age_years": 45},
+                  "answers": {"symptoms": [], "body_sites": ["back"], "duration_days": 120, "extent": "single_spot"}}
 
 
 def jpeg(img: Image.Image, quality: int = 92) -> bytes:
@@ -60,10 +60,10 @@ def consent(sessions: sessionmaker[Session], user: int) -> cases.PatientView:
 
 def submit(sessions: sessionmaker[Session], store: ImageStore, *, patient_id: int, photos: list[bytes],
            answers: dict[str, Any] | None = None, lesion_id: int | None = None, subject_id: int | None = None,
-           text: str = "") -> int:
+           text: str = "", organisation: str = "default") -> int:
     """A case with `photos` (sanitised as the bot does), its answers merged over what `start_case` prefilled,
     submitted."""
-    case_id = cases.start_case(sessions, store, patient_id=patient_id, language="en", organisation="default",
+    case_id = cases.start_case(sessions, store, patient_id=patient_id, language="en", organisation=organisation,
                                subject_id=subject_id, lesion_id=lesion_id)
     for data in photos:
         clean = sanitize_image(data, max_bytes=10**7, max_pixels=10**8)
@@ -92,11 +92,13 @@ def set_triaged_at(sessions: sessionmaker[Session], case_id: int, when: dt.datet
 
 
 def followed(sessions: sessionmaker[Session], store: ImageStore, *, user: int, name: str = "mole on back",
-             photo: Image.Image | None = None, at: dt.datetime = T0) -> tuple[cases.PatientView, int, int]:
+             photo: Image.Image | None = None, at: dt.datetime = T0, organisation: str = "default"
+             ) -> tuple[cases.PatientView, int, int]:
     """A patient whose first photo of a mole was triaged (routine: a benign lesion, unvalidated model) at `at` and
     who follows it from then. Returns (patient, case id, lesion id)."""
     patient = consent(sessions, user)
-    case_id = submit(sessions, store, patient_id=patient.id, photos=[jpeg(photo or lesion_photo())])
+    case_id = submit(sessions, store, patient_id=patient.id, photos=[jpeg(photo or lesion_photo())],
+                     organisation=organisation)
     assert triage(sessions, store, case_id) == "triaged"
     set_triaged_at(sessions, case_id, at)
     lesion = tracking.follow_case(sessions, person_id=patient.id, case_id=case_id, name=name, site="back", now=at)

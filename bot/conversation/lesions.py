@@ -53,22 +53,21 @@ async def lesion_button(update: Update, context: Context) -> None:
     if parts[1] == "site":
         await _site_chosen(turn, query, parts)
         return
-    if len(parts) != 3 or not parts[2].isascii() or not parts[2].isdigit() or len(parts[2]) > 10:
+    action = parts[1]
+    if (len(parts) != 3 or action not in ("f", "p", "z", "r", "s") or not parts[2].isascii()
+            or not parts[2].isdigit() or len(parts[2]) > 10):
         await turn.refuse(query)
         return
     await turn.acknowledge(query)
     target = int(parts[2])
-    action = parts[1]
     try:
         if action == "f":
             await _ask_name(turn, target)
         elif action == "p":
             await _new_photo(turn, target)
-        elif action in ("z", "r", "s"):
+        else:
             await _set_status(turn, target, {"z": LesionStatus.PAUSED, "r": LesionStatus.ACTIVE,
                                              "s": LesionStatus.STOPPED}[action])
-        else:
-            await turn.reply(turn.t("stale_button"))
     except tracking.TrackingError as refused:
         await turn.reply(turn.t(_ERRORS.get(refused.code, "lesion_not_found")))
 

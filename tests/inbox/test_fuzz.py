@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 from yarl import URL
 
 from tests.inbox.conftest import InboxClient, World
+from triage import outreach
 from triage.untrusted import has_control_characters
 
 MakeClient = Callable[..., Awaitable[InboxClient]]
@@ -149,7 +150,10 @@ async def signed_in(make_client: MakeClient, world: World) -> tuple[InboxClient,
     assert resp.status == 303
     anonymous = await make_client()
     await anonymous.get("/inbox/login")
-    ids = {"case_id": str(world.cases["emergency"]), "user_id": str(world.people["carol"].id)}
+    invite_id, _ = outreach.create_invite(world.services.sessions, organisation_code="north", label="fuzz",
+                                          created_by=world.people["root"].id, actor="test")
+    ids = {"case_id": str(world.cases["emergency"]), "user_id": str(world.people["carol"].id),
+           "invite_id": str(invite_id)}
     routes = {}
     app = root.client.server.app
     assert app is not None
