@@ -15,6 +15,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from bot.texts import t
 from tests.bot_harness import PatientPhone, services, start_web
 from tests.conftest import migrate
 from tests.fake_telegram import FakeBotAPI
@@ -60,12 +61,13 @@ def _lesion(web: TestClient[Any, Any]) -> TrackedLesion:
         return lesion
 
 
-async def _answer_everything(phone: PatientPhone, *, mole: tuple[str, ...] = ()) -> None:
+async def _answer_everything(phone: PatientPhone, *, mole: tuple[str, ...] = ()) -> list[str]:
     """From the photos' Continue to the sent case: every question still asked answered (none of the emergency
-    signs or symptoms; the mole questions as `mole`), no words."""
+    signs or symptoms; the mole questions as `mole`), no words. Returns the questions asked."""
     await phone.tap(":done")
+    asked = []
     while True:
-        await phone.expect("")
+        asked.append(await phone.expect(""))
         keyboard = str(phone.keyboard())
         if "cf:" in keyboard:
             break
@@ -87,6 +89,7 @@ async def _answer_everything(phone: PatientPhone, *, mole: tuple[str, ...] = ())
             await phone.tap(":_done")
     await phone.tap(":submit")
     await phone.expect("has been sent")
+    return asked
 
 
 async def _follow_a_mole(web: TestClient[Any, Any], phone: PatientPhone) -> int:
@@ -96,7 +99,8 @@ async def _follow_a_mole(web: TestClient[Any, Any], phone: PatientPhone) -> int:
     await phone.expect("10 cm")
     await phone.photo(jpeg(lesion_photo()))
     await phone.expect("received")
-    await _answer_everything(phone)
+    asked = await _answer_everything(phone)
+    assert {t("en", f"q.{step}") for step in ("age", "body_sites", "extent", "skin_type")} <= set(asked)
     case = _latest_case(web)
     await _analyse(web, case.id)
     result = await phone.expect("Routine")
@@ -138,7 +142,11 @@ async def test_a_patient_follows_a_mole_gets_a_reminder_and_sees_the_measured_ch
     # The new photo: the spot 30 % wider and partly darker, the same coin beside it. The patient notices nothing.
     await phone.photo(jpeg(lesion_photo(radius=143, dark_patch=0.2)))
     await phone.expect("received")
-    await _answer_everything(phone)
+    asked = await _answer_everything(phone)
+    # Known from the first photo, not asked again: age, where, how much skin, skin type. The mole questions are.
+    known = [t("en", f"q.{step}") for step in ("age", "body_sites", "extent", "skin_type")]
+    assert [text for text in asked if text in known] == []
+    assert t("en", "q.mole") in asked and t("en", "q.symptoms") in asked
     visit = _latest_case(web)
     assert visit.lesion_id == lesion.id and visit.id != first
     await _analyse(web, visit.id)

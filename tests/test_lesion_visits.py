@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import render
+from inbox import lesion_format
 from tests.images import COIN_GREY, lesion_photo
 from tests.pad_ufes import dev_photos
 from tests.tracking_world import MOLE_NO_CHANGE, followed, jpeg, submit, triage
@@ -142,6 +143,31 @@ def test_a_measurement_that_fails_costs_nothing_but_the_measurement(sessions: se
     case, decision = _visit(sessions, store, lesion_photo(radius=143), user=607)
     assert case.lesion_measurement == {"format": 1, "problem": "measurement_failed"}
     assert decision.tier == "routine" and case.status == "forwarded"
+
+
+def test_without_a_known_coin_diameter_sizes_are_compared_in_coin_diameters(sessions: sessionmaker[Session],
+                                                                           store: ImageStore) -> None:
+    case, decision = _visit(sessions, store, lesion_photo(radius=143), user=608, coin_mm=None,
+                            answers=_answers("change_in_sensation"))
+    record = case.lesion_measurement or {}
+    assert record["photo"]["coin_mm"] is None and record["photo"]["diameter_mm"][2] == "coin diameters"
+    assert record["change"]["size"]["verdict"] == "changed" and "coin diameters²" in record["change"]["size"]["detail"]
+    assert "mm" not in record["change"]["size"]["detail"]
+    assert decision.tier == "soon" and "coin diameters²" in _measured(decision)[0]["text"]
+    rows = dict(lesion_format.measurement_rows(record["photo"]))
+    assert rows["Longest diameter"].endswith("coin diameters") and " mm" not in rows["Area"]
+
+
+def test_visits_measured_on_different_scales_are_not_compared_in_size(sessions: sessionmaker[Session],
+                                                                      store: ImageStore) -> None:
+    patient, first, lesion_id = followed(sessions, store, user=609)
+    lesion_visits.stored_or_measured(sessions, store, first, 24.26)  # the first visit measured in mm
+    visit = submit(sessions, store, patient_id=patient.id, lesion_id=lesion_id, photos=[jpeg(lesion_photo(radius=180))])
+    triage(sessions, store, visit, coin_mm=None)  # then the deployment's coin diameter was unset
+    with sessions() as session:
+        record = session.get_one(Case, visit).lesion_measurement or {}
+    assert record["change"]["size"]["verdict"] == "unknown" and "coin" in record["change"]["size"]["detail"]
+    assert record["change"]["shape"]["verdict"] in ("changed", "unchanged")  # shape and colour still compare
 
 
 def test_the_stored_measurement_reads_back_as_it_was_measured() -> None:

@@ -103,3 +103,15 @@ def followed(sessions: sessionmaker[Session], store: ImageStore, *, user: int, n
     set_triaged_at(sessions, case_id, at)
     lesion = tracking.follow_case(sessions, person_id=patient.id, case_id=case_id, name=name, site="back", now=at)
     return patient, case_id, lesion.id
+
+
+def two_visits(sessions: sessionmaker[Session], store: ImageStore, *, user: int, organisation: str,
+               name: str = "mole on back") -> dict[str, int]:
+    """A patient's mole followed over two visits, the second 30 % wider and partly darker, both measured.
+    Returns the ids: `first`, `visit` (the cases) and `lesion`."""
+    patient, first, lesion_id = followed(sessions, store, user=user, organisation=organisation, name=name,
+                                         at=dt.datetime.now(dt.UTC) - dt.timedelta(days=60))
+    visit = submit(sessions, store, patient_id=patient.id, lesion_id=lesion_id, organisation=organisation,
+                   photos=[jpeg(lesion_photo(radius=143, dark_patch=0.2))])
+    assert triage(sessions, store, visit) == "triaged"
+    return {"first": first, "visit": visit, "lesion": lesion_id}

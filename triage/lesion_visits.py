@@ -5,6 +5,11 @@ The photos of this visit and of the previous one are decrypted through the image
 outline). A visit's measurement is stored with its case (`Case.lesion_measurement`), so a later visit compares
 with the stored numbers even once the earlier photos are gone.
 
+Sizes are measured against the coin beside the spot: in millimetres when the deployment names its diameter
+(`LESION_COIN_DIAMETER_MM`), else in coin diameters (any coin, the same one every time), so that a size change is
+still measured without knowing the coin. A visit measured on one scale is not compared in size with one measured on
+the other.
+
 A change the module calls `changed` becomes a finding of the weighted 7-point checklist (`changing_size`,
 `changing_shape`, `changing_colour`) with the measurement as its evidence, passed to `assess(...,
 extra_findings=...)`: it can only add to what the patient answered, so it can only raise the tier. `unchanged`
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -37,6 +42,15 @@ CHECKLIST_CONCEPTS = {"size": "changing_size", "shape": "changing_shape", "colou
 MEASURED = "measured"  # a finding's source: read from the photos, not from the words
 _ESTIMATES = ("area_px", "diameter_px", "mm_per_px", "area_mm2", "diameter_mm", "colour_spread", "compactness",
               "solidity")
+# Without a known coin diameter, lengths are in coin diameters: the coin is measured as 1 unit across.
+COIN_UNITS = {"mm": "coin diameters", "mm²": "coin diameters²", "mm/px": "coin diameters/px"}
+
+
+def _in_coin_units(text: str) -> str:
+    """A length or area in millimetres said in coin diameters (the module writes "mm" for any unit it is given)."""
+    for mm, coin in sorted(COIN_UNITS.items(), key=lambda pair: -len(pair[0])):
+        text = text.replace(f" {mm}", f" {coin}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -52,8 +66,10 @@ class VisitMeasurement:
 
 
 # -- to and from the stored form ----------------------------------------------------------------------------------
-def _estimate(value: Estimate | None) -> list[Any] | None:
-    return None if value is None else [value.value, value.uncertainty, value.unit]
+def _estimate(value: Estimate | None, *, relative: bool = False) -> list[Any] | None:
+    if value is None:
+        return None
+    return [value.value, value.uncertainty, COIN_UNITS.get(value.unit, value.unit) if relative else value.unit]
 
 
 def _from_estimate(value: Any) -> Estimate | None:
@@ -63,7 +79,8 @@ def _from_estimate(value: Any) -> Estimate | None:
 
 
 def measurement_record(m: LesionMeasurement, image_id: int | None, coin_mm: float | None) -> dict[str, Any]:
-    """A measurement as stored: every number as [value, ±band, unit], the outline as points."""
+    """A measurement as stored: every number as [value, ±band, unit], the outline as points. `coin_mm` None: the
+    sizes are in coin diameters."""
     record: dict[str, Any] = {
         "problem": m.problem, "image_id": image_id, "coin_mm": coin_mm, "width": m.width, "height": m.height,
         "photo_quality": m.photo_quality, "confidence": m.confidence, "touches_border": m.touches_border,
@@ -71,7 +88,7 @@ def measurement_record(m: LesionMeasurement, image_id: int | None, coin_mm: floa
         "colour": {k: _estimate(v) for k, v in m.colour.items()},
         "outline": [list(point) for point in m.outline],
     }
-    record.update({name: _estimate(getattr(m, name)) for name in _ESTIMATES})
+    record.update({name: _estimate(getattr(m, name), relative=coin_mm is None) for name in _ESTIMATES})
     return record
 
 
@@ -91,6 +108,13 @@ def measurement_of(record: dict[str, Any] | None) -> LesionMeasurement | None:
         return LesionMeasurement(**values)
     except (TypeError, ValueError, KeyError):
         return None
+
+
+def _said(change: LesionChange, relative: bool) -> LesionChange:
+    """The change with its size's words in coin diameters when the sizes are."""
+    if not relative:
+        return change
+    return replace(change, size=replace(change.size, detail=_in_coin_units(change.size.detail)))
 
 
 def change_record(change: LesionChange) -> dict[str, Any]:
@@ -117,6 +141,14 @@ def change_findings(change: LesionChange) -> tuple[Finding, ...]:
     return tuple(found)
 
 
+def _comparable(before: LesionMeasurement, record: dict[str, Any], coin_mm: float | None) -> LesionMeasurement:
+    """The earlier measurement, its sizes dropped when they are on another scale than this visit's (the coin's
+    diameter was set, changed or unset meanwhile): size is then `unknown`, never a made-up change."""
+    if record.get("coin_mm") == coin_mm:
+        return before
+    return replace(before, mm_per_px=None, area_mm2=None, diameter_mm=None)
+
+
 # -- measuring ----------------------------------------------------------------------------------------------------
 def _rank(m: LesionMeasurement) -> tuple[bool, bool, float]:
     return (m.problem is None, m.coin_found, m.confidence)
@@ -125,7 +157,7 @@ def _rank(m: LesionMeasurement) -> tuple[bool, bool, float]:
 def best_measurement(photos: Sequence[tuple[int, bytes]], coin_mm: float | None
                      ) -> tuple[LesionMeasurement, int | None]:
     """The best measurement among a visit's photos (a measured lesion, then a coin, then the clearest outline)."""
-    measured = [(measure_lesion(data, coin_diameter_mm=coin_mm), image_id) for image_id, data in photos]
+    measured = [(measure_lesion(data, coin_diameter_mm=coin_mm or 1.0), image_id) for image_id, data in photos]
     if not measured:
         return LesionMeasurement(problem="no_photo"), None
     return max(measured, key=lambda pair: _rank(pair[0]))
@@ -187,11 +219,12 @@ def measure_visit(factory: sessionmaker[Session], store: ImageStore, *, case_id:
         measurement, image_id = best_measurement(_decrypted(store, keys), coin_mm)
         record: dict[str, Any] = {"format": FORMAT, "photo": measurement_record(measurement, image_id, coin_mm)}
         before_id = previous_visit(factory, lesion_id, case_id)
-        before = measurement_of(stored_or_measured(factory, store, before_id, coin_mm)) if before_id else None
-        if before_id is None or before is None:
+        before_record = stored_or_measured(factory, store, before_id, coin_mm) if before_id else None
+        before = measurement_of(before_record)
+        if before_id is None or before is None or before_record is None:
             record["previous_case_id"] = before_id
             return VisitMeasurement(record, ())
-        change = compare_lesions(before, measurement)
+        change = _said(compare_lesions(_comparable(before, before_record, coin_mm), measurement), coin_mm is None)
         record.update(previous_case_id=before_id, change=change_record(change))
         return VisitMeasurement(record, change_findings(change))
     except Exception as exc:  # a measurement must never cost the patient their answer

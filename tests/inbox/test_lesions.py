@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from bot import lesion_render
 from tests.images import lesion_photo
 from tests.inbox.conftest import InboxClient, World
-from tests.tracking_world import followed, jpeg, submit, triage
+from tests.tracking_world import jpeg, submit, triage, two_visits
 from triage import tracking
 from triage.db import transaction
 from triage.models import AuditEvent, Case, LesionStatus, Outbox, TrackedLesion
@@ -27,13 +27,8 @@ DAY = dt.timedelta(days=1)
 @pytest.fixture
 def tracked(world: World) -> dict[str, int]:
     """A north patient's mole followed over two visits: the second 30 % wider and partly darker, measured."""
-    sessions, store = world.services.sessions, world.services.images
-    patient, first, lesion_id = followed(sessions, store, user=880001, organisation="north",
-                                         name="<i>mole</i> on back")
-    visit = submit(sessions, store, patient_id=patient.id, lesion_id=lesion_id, organisation="north",
-                   photos=[jpeg(lesion_photo(radius=143, dark_patch=0.2))])
-    assert triage(sessions, store, visit) == "triaged"
-    return {"first": first, "visit": visit, "lesion": lesion_id}
+    return two_visits(world.services.sessions, world.services.images, user=880001, organisation="north",
+                      name="<i>mole</i> on back")
 
 
 def _lesion(world: World, lesion_id: int) -> TrackedLesion:
