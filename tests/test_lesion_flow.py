@@ -92,8 +92,9 @@ async def _answer_everything(phone: PatientPhone, *, mole: tuple[str, ...] = ())
     return asked
 
 
-async def _follow_a_mole(web: TestClient[Any, Any], phone: PatientPhone) -> int:
-    """Consent, a mole's photo, the questions, the result; then **Follow this spot**, named. Returns the case."""
+async def _follow_a_mole(web: TestClient[Any, Any], phone: PatientPhone, name: str = "") -> int:
+    """Consent, a mole's photo, the questions, the result; then **Follow this spot**, and `name` it (when given).
+    Returns the case."""
     await phone.send("/start")
     await phone.tap("consent:yes:en")
     await phone.expect("10 cm")
@@ -108,6 +109,9 @@ async def _follow_a_mole(web: TestClient[Any, Any], phone: PatientPhone) -> int:
     assert "next photo" not in result.lower()  # not followed yet
     await phone.tap(f"lt:f:{case.id}")
     await phone.expect("What shall we call this spot")
+    if name:
+        await phone.send(name)
+        await phone.expect("You now follow")
     return case.id
 
 
@@ -165,9 +169,7 @@ async def test_a_patient_follows_a_mole_gets_a_reminder_and_sees_the_measured_ch
 async def test_pause_resume_and_stop_from_lesions_and_the_reminder(web: TestClient[Any, Any],
                                                                    telegram: FakeBotAPI) -> None:
     phone = PatientPhone(web, telegram, 7002)
-    await _follow_a_mole(web, phone)
-    await phone.send("arm spot")
-    await phone.expect("You now follow")
+    await _follow_a_mole(web, phone, "arm spot")
     lesion = _lesion(web)
     svc = services(web)
     await phone.tap_data(f"lt:z:{lesion.id}")
@@ -258,9 +260,7 @@ async def test_a_health_worker_follows_a_patients_spot(web: TestClient[Any, Any]
 async def test_delete_erases_followed_spots_and_ends_their_reminders(web: TestClient[Any, Any],
                                                                      telegram: FakeBotAPI) -> None:
     phone = PatientPhone(web, telegram, 7005)
-    await _follow_a_mole(web, phone)
-    await phone.send("neck mole")
-    await phone.expect("You now follow")
+    await _follow_a_mole(web, phone, "neck mole")
     lesion = _lesion(web)
     svc = services(web)
     assert tracking.queue_due_reminders(svc.sessions, now=lesion.next_due_at) == [lesion.id]

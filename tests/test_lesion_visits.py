@@ -10,13 +10,14 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from PIL import Image, ImageDraw, ImageEnhance
+from PIL import Image, ImageEnhance
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import render
 from inbox import lesion_format
-from tests.images import COIN_GREY, lesion_photo
+from tests.images import lesion_photo
+from tests.lesion_pairs import closer, with_coin
 from tests.pad_ufes import dev_photos
 from tests.tracking_world import MOLE_NO_CHANGE, followed, jpeg, submit, triage
 from triage import lesion_visits
@@ -181,19 +182,6 @@ def test_the_stored_measurement_reads_back_as_it_was_measured() -> None:
 
 
 # -- PAD-UFES-20: real lesions, a coin drawn beside them, resized and recoloured by the test ------------------------
-def _with_coin(photo: Image.Image, radius: float) -> Image.Image:
-    out = photo.copy()
-    x, y = out.width * 0.84, out.height * 0.8
-    ImageDraw.Draw(out).ellipse((x - radius, y - radius, x + radius, y + radius), fill=COIN_GREY)
-    return out
-
-
-def _closer(photo: Image.Image, zoom: float) -> Image.Image:
-    w, h = photo.size
-    left, top = round(w * (1 - 1 / zoom) / 2), round(h * (1 - 1 / zoom) / 2)
-    return photo.crop((left, top, w - left, h - top)).resize((w, h), Image.Resampling.LANCZOS)
-
-
 def _darkened(photo: Image.Image) -> Image.Image | None:
     """The lesion's upper-left quarter darkened, inside the outline the measurement finds; None without one."""
     found = measure_lesion(photo)
@@ -216,7 +204,7 @@ def real_photos() -> list[Image.Image]:
 @pytest.fixture(scope="module")
 def real_lesions(real_photos: list[Image.Image]) -> list[Image.Image]:
     """The same photos with a grey coin drawn beside the lesion, as a patient following it would place one."""
-    return [_with_coin(p, 0.07 * p.width) for p in real_photos]
+    return [with_coin(p, 0.07 * p.width) for p in real_photos]
 
 
 @pytest.mark.slow
@@ -249,7 +237,7 @@ def test_real_lesions_photographed_again_add_no_measured_change(
         case, decision = _visit(sessions, store, again, first=photo, user=660 + n)
         assert decision.tier == "routine" and _measured(decision) == [], case.lesion_measurement
         # Taken closer without the coin: a size in pixels says nothing, so size is unknown, never "changed".
-        case, decision = _visit(sessions, store, _closer(real_photos[n], 1.3), first=photo, user=670 + n)
+        case, decision = _visit(sessions, store, closer(real_photos[n], 1.3), first=photo, user=670 + n)
         change = (case.lesion_measurement or {}).get("change") or {}
         assert change.get("size", {"verdict": "unknown"})["verdict"] == "unknown"
         assert "changing_size" not in {e["concept"] for e in _measured(decision)}

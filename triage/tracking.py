@@ -130,6 +130,11 @@ def _visits(session: Session, lesion_id: int) -> list[Case]:
                                 .order_by(Case.id)))
 
 
+def _visit_count(session: Session, lesion_id: int) -> int:
+    return int(session.scalar(select(func.count()).select_from(Case).where(
+        Case.lesion_id == lesion_id, Case.status.in_(VISIT_STATUSES))) or 0)
+
+
 def visit_number(session: Session, lesion_id: int, case_id: int) -> int:
     """Which visit of the lesion `case_id` is (1 for the first)."""
     return int(session.scalar(select(func.count()).select_from(Case).where(
@@ -140,7 +145,7 @@ def _view(session: Session, lesion: TrackedLesion) -> LesionView:
     patient = session.get_one(Patient, lesion.patient_id)
     return LesionView(lesion.id, lesion.patient_id, patient.local_ref or "", lesion.name, lesion.body_site,
                       lesion.status, lesion.interval_days, lesion.interval_source, lesion.next_due_at,
-                      lesion.last_visit_at, len(_visits(session, lesion.id)), patient.language)
+                      lesion.last_visit_at, _visit_count(session, lesion.id), patient.language)
 
 
 def _people(session: Session, person_id: int) -> list[int]:
@@ -348,7 +353,7 @@ def _remind_one(factory: sessionmaker[Session], lesion_id: int, due_at: dt.datet
         lesion = session.get_one(TrackedLesion, lesion_id)
         patient = session.get_one(Patient, lesion.patient_id)
         case_id = latest_case_id(session, lesion.id)
-        visit = len(_visits(session, lesion.id)) + 1
+        visit = _visit_count(session, lesion.id) + 1
         added = enqueue(session, kind="lesion_reminder", chat_id=patient.chat_id, case_id=case_id,
                         dedupe_key=reminder_key(lesion.id, due_at), priority=REMINDER_PRIORITY,
                         payload={"lesion_id": lesion.id, "name": lesion.name, "visit": visit,
