@@ -277,3 +277,31 @@ def test_a_visit_without_answers_to_copy_asks_everything(sessions: sessionmaker[
     with sessions() as session:
         answers = tracking.visit_answers(session, lesion.id, patient.id)
     assert answers == {"patient": {}, "answers": {"symptoms": [], "extent": "single_spot"}, "fixed": ["extent"]}
+
+
+@pytest.mark.parametrize(("case", "lesion"), [
+    ({"text": "a mole on my back"}, True),  # the words
+    ({"text": "una mancha que crece"}, True),  # in any language the rules read
+    ({"answers": {"symptoms": ["changing_colour"]}}, True),  # a mole question answered yes
+    ({"model": {"differential": [{"condition": "seborrheic_keratosis", "likelihood": 0.3}]}}, True),
+    ({"model": {"differential": [{"condition": "melanoma", "likelihood": 0.1}]}}, False),  # below 0.2
+    ({"text": "itchy red rash on both arms", "answers": {"symptoms": ["itch"]}}, False),
+    ({"answers": {"symptoms": [], "skipped": ["changing_size"]}}, False),  # "not sure" is not a mole
+])
+def test_a_result_offers_following_when_the_rules_see_a_lesion(case: dict[str, object], lesion: bool) -> None:
+    from triage.rules import about_a_lesion, parse_case
+
+    assert about_a_lesion(parse_case(case)) is lesion
+
+
+def test_only_a_lesions_result_offers_to_follow_it(sessions: sessionmaker[Session], store: ImageStore) -> None:
+    patient = consent(sessions, 519)
+    rash = submit(sessions, store, patient_id=patient.id, photos=[jpeg(lesion_photo())],
+                  answers={"patient": {"age_years": 30}, "answers": {"symptoms": ["itch"], "extent": "large_area"}})
+    assert triage(sessions, store, rash, differential=[("atopic_dermatitis", 0.9)]) == "triaged"
+    mole = submit(sessions, store, patient_id=patient.id, photos=[jpeg(lesion_photo())])
+    assert triage(sessions, store, mole) == "triaged"
+    with sessions() as session:
+        payloads = {row.case_id: row.payload for row in session.scalars(
+            select(Outbox).where(Outbox.kind == "patient_result"))}
+    assert "trackable" not in payloads[rash] and payloads[mole]["trackable"] == mole
