@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image
 
+from bot import lesion_render
 from bot import questionnaire as qn
 from bot.texts import has_text, isolate, t, t_for
 
@@ -61,6 +62,9 @@ def patient_result(payload: dict[str, Any]) -> str:
     answer = str(payload.get("answer", "")).strip()
     if answer:
         parts.append(_esc(answer[:1200]))
+    lesion = lesion_render.result_part(payload)
+    if lesion:
+        parts.append(lesion)
     if payload.get("forwarded"):
         parts.append(t_for(lang, "forwarded", worker))
     parts.append(t(lang, "disclaimer"))
@@ -96,6 +100,12 @@ def clinician_alert(case_id: int, payload: dict[str, Any], summary: dict[str, An
     """The alert in the clinician chat: tier, the rules that fired, key answers, the patient's words."""
     tier = str(payload.get("tier", "routine"))
     lines = [f"<b>{TIER_LABEL.get(tier, tier)}</b> · case #{case_id}"]
+    lesion = payload.get("lesion")
+    if isinstance(lesion, dict):
+        changed = [k for k, v in (lesion.get("changes") or {}).items() if v == "changed"]
+        name = _esc(str(lesion.get("name", ""))[:80])
+        lines.append(f"📍 Tracked lesion, visit {_esc(lesion.get('visit', '?'))}: “{name}”"
+                     + (f" · measured change: {', '.join(map(_esc, changed))}" if changed else ""))
     if not payload.get("model_used", True):
         lines.append("<i>Model unavailable: triaged on answers alone.</i>")
     for reason in payload.get("reasons", [])[:4]:

@@ -25,7 +25,7 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile, InputMediaPhoto
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
-from bot import clinician, render
+from bot import clinician, lesion_render, render
 from bot.services import Services
 from bot.telegram_http import NOT_SENT
 from triage import cases, logs, outbox
@@ -218,7 +218,12 @@ class OutboxSender:
     # -- what each kind of row sends ------------------------------------------------------------------------
     async def _deliver(self, job: Job) -> int | None:
         if job.kind == "patient_result":
-            return await self._text(job.chat_id, render.patient_result(job.payload))
+            return await self._text(job.chat_id, render.patient_result(job.payload),
+                                    lesion_render.result_markup(job.payload))
+        if job.kind == "lesion_reminder":
+            return await self._text(job.chat_id, *lesion_render.reminder(job.payload))
+        if job.kind == "lesion_notice":
+            return await self._text(job.chat_id, lesion_render.notice(job.payload))
         if job.kind == "clinician_alert" and job.case_id is not None:
             return await self._deliver_alert(job, job.case_id)
         if job.kind == "followup_answer":

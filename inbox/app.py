@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from inbox import admin_views, auth_views, case_views, dashboard_views, export_views, outreach_views
+from inbox import admin_views, auth_views, case_views, dashboard_views, export_views, lesion_views, outreach_views
 from inbox.config import InboxConfig
 from inbox.context import ASSETS, CONFIG, SERVICES, SETTINGS, TEMPLATES, InboxServices
 from inbox.render import content_security_policy, load_assets, make_environment, page
@@ -108,6 +108,9 @@ def _routes(app: web.Application) -> None:
     add_get(f"/cases/{case}/fhir", export_views.fhir_bundle, name="case_fhir")
     add_get(f"/cases/{case}/letter.pdf", export_views.letter_pdf, name="case_letter")
     add_post(f"/cases/{case}/letter/send", export_views.send_letter, name="case_letter_send")
+    add_post(f"/cases/{case}/lesion/track", lesion_views.track, name="case_lesion_track")
+    add_post(f"/cases/{case}/lesion/interval", lesion_views.set_interval, name="case_lesion_interval")
+    add_post(f"/cases/{case}/lesion/stop", lesion_views.stop, name="case_lesion_stop")
     add_get("/dashboard", dashboard_views.dashboard, name="dashboard")
     add_get("/admin/users", admin_views.users, name="admin_users")
     add_post("/admin/users", admin_views.create_user, name="admin_create_user")

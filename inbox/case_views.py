@@ -14,7 +14,8 @@ from inbox.auth_views import redirect
 from inbox.context import clinician_of, form_of, services_of
 from inbox.render import page, sentence
 from inbox.security import path_id, redisplays
-from triage import review
+from triage import lesion_review, review
+from triage.rules import BODY_SITES
 
 DONE_MESSAGES = {
     "claimed": "You have claimed this case.",
@@ -23,7 +24,11 @@ DONE_MESSAGES = {
     "outcome": "The diagnosis and disposition have been recorded.",
     "closed": "The case is closed.",
     "letter": "The letter is on its way to the patient.",
+    "lesion_tracked": "The patient has been asked to follow this lesion with new photos.",
+    "lesion_interval": "The reminder interval is set, and the patient has been told.",
+    "lesion_stopped": "The reminders are stopped, and the patient has been told.",
 }
+FORM_FIELDS = ("reply", "tier", "reason", "diagnosis", "disposition", "name", "site", "interval_days")
 
 
 NO_CASE = "There is no such case in your organisation's inbox."
@@ -61,6 +66,7 @@ async def _render_case(request: web.Request, *, status: int = 200, error: str = 
     except review.StaleReference:
         raise web.HTTPNotFound(text="This link is for a case that is no longer in the inbox (the patient may have "
                                     "erased it).") from None
+    lesion = await services.run(lesion_review.timeline, services.sessions, me, detail.id)
     done = DONE_MESSAGES.get(request.query.get("done", "")) if status == 200 else None
     return page(
         request,
@@ -72,7 +78,10 @@ async def _render_case(request: web.Request, *, status: int = 200, error: str = 
         done=done,
         conditions=review.condition_choices(),
         dispositions=review.DISPOSITIONS,
-        form={"reply": "", "tier": "", "reason": "", "diagnosis": "", "disposition": "", **form},
+        lesion=lesion,
+        body_sites=BODY_SITES,
+        intervals=lesion_review.INTERVAL_CHOICES,
+        form={**dict.fromkeys(FORM_FIELDS, ""), **form},
     )
 
 
@@ -116,7 +125,7 @@ async def _act(request: web.Request, done: str, action: Any, *args: Any, **kwarg
 def _kept(request: web.Request) -> dict[str, str]:
     """What the clinician typed, so a refused action does not lose it."""
     form = form_of(request)
-    return {k: form.get(k, "") for k in ("reply", "tier", "reason", "diagnosis", "disposition")}
+    return {k: form.get(k, "") for k in FORM_FIELDS}
 
 
 async def _refused(request: web.Request, message: str) -> web.StreamResponse:

@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup, escape
 
+from inbox import lesion_format
 from inbox.context import ASSETS, CLINICIAN, CSRF, TEMPLATES, Assets
 from triage import patient_answer, review
 from triage.rules import TIERS
@@ -99,7 +100,13 @@ def highlight(text: str, findings: list[dict[str, Any]]) -> Markup:
 
 def evidence_words(reason: dict[str, Any]) -> str:
     """The patient's words a reason was read from, quoted, or ''."""
-    return "; ".join(f"“{e.get('text', '')}”" for e in reason.get("evidence") or [] if e.get("text"))
+    return "; ".join(f"“{e.get('text', '')}”" for e in reason.get("evidence") or []
+                     if e.get("text") and e.get("source") != "measured")
+
+
+def evidence_measured(reason: dict[str, Any]) -> list[str]:
+    """What was measured on the photos of a tracked lesion that made a reason fire."""
+    return [str(e.get("text", "")) for e in reason.get("evidence") or [] if e.get("source") == "measured"]
 
 
 def model_answer_verdict(answer: str, language: str, tier: str | None) -> str:
@@ -126,6 +133,13 @@ def make_environment() -> jinja2.Environment:
         percent=percent,
         highlight=highlight,
         evidence_words=evidence_words,
+        evidence_measured=evidence_measured,
+        estimate=lesion_format.estimate,
+        measurement_rows=lesion_format.measurement_rows,
+        measurement_problem=lesion_format.problem,
+        change_rows=lesion_format.change_rows,
+        svg_points=lesion_format.svg_points,
+        interval_label=lesion_format.interval_label,
     )
     env.globals.update(model_answer_verdict=model_answer_verdict)
     env.globals.update(TIERS=TIERS, TIER_LABELS=TIER_LABELS)

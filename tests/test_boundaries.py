@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import lesion_render
 from bot import questionnaire as qn
 from bot.texts import LANGUAGES, catalog
 from model_server.api import CONDITIONS
@@ -98,6 +99,10 @@ def test_every_message_the_code_asks_for_exists() -> None:
     dynamic |= {f"site.{x}" for x in BODY_SITES} | {f"extent.{x}" for x in EXTENTS}
     dynamic |= {f"condition.{x}" for x in CONDITIONS}
     dynamic |= {f"age_value.{x}" for x in ("years", "months", "weeks")} | {"btn_unsure"}
+    dynamic |= {f"lesion_feature.{x}" for x in lesion_render.FEATURES}
+    dynamic |= {f"lesion_verdict.{x}" for x in lesion_render.VERDICTS}
+    dynamic |= {f"lesion_notice.{x}" for x in ("requested", "interval", "stopped")}
+    dynamic |= {"lesion_followed.chw", "lesion_photo_guide", "lesion_photo_guide.chw", "help_lesions.chw"}
     assert len(literal) > 40
     assert literal | dynamic <= set(english), sorted((literal | dynamic) - set(english))
 

@@ -43,10 +43,11 @@ CALLBACK_SEEDS = (
     "ph:-1:done", "ph:99999999999999999999999:done", "q:0:age:adult", "q:1:age:_back", "q:0:sites:face",
     "q:0:sites:_done", "q:0:x:_skip", "q:", "q:a:b:c:d:e", "ft:0:skip", "em:0:send", "em:0:go", "cf:0:submit",
     "cf:0:change", "cf:0:cancel", "cf:", "em:", "delete:yes", "delete:no", "claim:1:abc", "claim:99999999999:x",
-    "claim:", "claim:1", "ph:1:done\n", "q:0:age:adult\n",
+    "claim:", "claim:1", "ph:1:done\n", "q:0:age:adult\n", "lt:f:1", "lt:p:1", "lt:z:1", "lt:r:1", "lt:s:1",
+    "lt:site:0:back", "lt:site:0:-", "lt:f:99999999999", "lt:", "lt:p:-1",
 )
-COMMANDS = ("/start", "/new", "/status", "/history", "/language", "/cancel", "/help", "/delete", "/start fr",
-            "/start@derma_test_bot", "/unknown", "/", "/start " + "x" * 300)
+COMMANDS = ("/start", "/new", "/status", "/history", "/language", "/cancel", "/help", "/delete", "/lesions",
+            "/start fr", "/start@derma_test_bot", "/unknown", "/", "/start " + "x" * 300)
 
 
 # -- values ------------------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from sqlalchemy import Table, Update, bindparam, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import dispatch
+from triage import dispatch, tracking
 from triage.db import engine_of, one_statement, transaction, writing
 from triage.images import CleanImage, ImageStore
 from triage.models import (
@@ -202,23 +202,32 @@ def _withdraw_collecting(session: Session, store: ImageStore, patient_id: int) -
 
 def start_case(
     factory: sessionmaker[Session], store: ImageStore, *, patient_id: int, language: str, organisation: str,
-    nonce: int = 0, subject_id: int | None = None,
+    nonce: int = 0, subject_id: int | None = None, lesion_id: int | None = None,
 ) -> int:
     """A new case collecting photos for `subject_id` (default: the person at the keyboard, `patient_id`), whose
     place in the conversation moves to `photos`; an unfinished earlier case of the subject is withdrawn (its photos
     deleted). A managed patient's profile (age, sex, skin type) is copied into the case's answers, and those
-    questions are not asked again (`answers.fixed`)."""
+    questions are not asked again (`answers.fixed`). With `lesion_id`, the case is a new visit of the subject's
+    tracked lesion: the lesion's site and the facts of its latest visit are copied too (`tracking.visit_answers`).
+    Raises `tracking.TrackingError("not_found")` for a lesion that is not the subject's, or is no longer followed.
+    """
     subject_id = subject_id if subject_id is not None else patient_id
     with transaction(factory) as session:
+        visit = tracking.visit_answers(session, lesion_id, subject_id) if lesion_id is not None else None
+        if lesion_id is not None and visit is None:
+            raise tracking.TrackingError("not_found")
         _withdraw_collecting(session, store, subject_id)
         now = utcnow()
         profile = dict(session.get_one(Patient, subject_id).profile or {}) if subject_id != patient_id else {}
         answers: dict[str, Any] = {"patient": profile, "answers": {"symptoms": []}}
         fixed = [step for step, key in (("age", "age_years"), ("skin_type", "skin_type")) if key in profile]
+        if visit is not None:
+            answers = {"patient": {**visit["patient"], **profile}, "answers": visit["answers"]}
+            fixed = sorted(set(fixed) | set(visit["fixed"]))
         if fixed:
             answers["fixed"] = fixed
         case = Case(patient_id=subject_id, status=CaseStatus.COLLECTING, language=language, organisation=organisation,
-                    answers=answers, created_at=now, updated_at=now)
+                    answers=answers, created_at=now, updated_at=now, lesion_id=lesion_id)
         session.add(case)
         session.flush()
         _set_state(session.get_one(Patient, patient_id), "photos", {"case_id": case.id, "nonce": nonce})

@@ -40,6 +40,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "realert-unclaimed": {"task": "triage.realert_unclaimed", "schedule": 60.0},
             "purge-expired-images": {"task": "triage.purge_expired_images", "schedule": 3600.0},
             "queue-fhir-pushes": {"task": "triage.queue_fhir_pushes", "schedule": settings.fhir_push_interval_s},
+            "remind-tracked-lesions": {"task": "triage.remind_tracked_lesions",
+                                       "schedule": settings.lesion_reminder_interval_s},
         },
         "beat_schedule_filename": str((settings.data_dir / "celerybeat-schedule").resolve()),
     }

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
                                        description="how often beat sends tasks nobody sent (a backstop)")
     broker_visibility_timeout_s: int = Field(default=3600, ge=5, description="Redis: redelivery of unacked tasks")
     retention_days: int = Field(default=90, ge=1)
+    # Tracked lesions (bot/README.md "Following a spot"): the coin patients put beside the spot for scale, as the
+    # patient reads it ("a 5-shilling coin"; empty: "a silver-coloured coin, the same one every time"), and its
+    # diameter (None: sizes are compared relative to the coin, without millimetres).
+    lesion_coin_name: str = Field(default="", max_length=60)
+    lesion_coin_diameter_mm: float | None = Field(default=None, ge=10, le=45)
+    lesion_reminder_interval_s: float = Field(default=300.0, ge=10, le=3600,
+                                              description="how often beat looks for lesions due a new photo")
 
     # FHIR (docs/interoperability.md): closed cases pushed to this server's base URL; empty: no pushes.
     fhir_server_url: str = ""
@@ -96,7 +103,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("clinician_chat_id", mode="before")
+    @field_validator("clinician_chat_id", "lesion_coin_diameter_mm", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value

@@ -213,6 +213,10 @@ class Case(Base):
     analysis_started_at: Mapped[tstamp]
     triaged_at: Mapped[tstamp]
     closed_at: Mapped[tstamp]
+    # A visit of a tracked lesion (`triage/tracking.py`): the lesion, and what the worker measured on this visit's
+    # photos and how it compares with the visit before (`triage/lesion_visits.py`).
+    lesion_id: Mapped[int | None] = mapped_column(ForeignKey("tracked_lesions.id", ondelete="SET NULL"), index=True)
+    lesion_measurement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     patient: Mapped[Patient] = relationship(back_populates="cases")
     images: Mapped[list[CaseImage]] = relationship(
@@ -221,6 +225,40 @@ class Case(Base):
     model_results: Mapped[list[ModelResult]] = relationship(cascade="all, delete-orphan", order_by="ModelResult.id")
     decisions: Mapped[list[TriageDecision]] = relationship(cascade="all, delete-orphan", order_by="TriageDecision.id")
     messages: Mapped[list[Message]] = relationship(cascade="all, delete-orphan", order_by="Message.id")
+
+
+class LesionStatus(enum.StrEnum):
+    ACTIVE = "active"  # reminders on
+    PAUSED = "paused"  # the patient paused the reminders; they resume on the same schedule
+    STOPPED = "stopped"  # no longer followed (by the patient's or a clinician's choice)
+
+
+class TrackedLesion(Base):
+    """A spot, mole or growth a patient (or a health worker for their patient) follows with a new photo now and
+    then. Its visits are the cases that carry its id (`Case.lesion_id`), the first one the case it started from.
+
+    `next_due_at` is when the next photo is due, in UTC; the beat job queues one reminder per (lesion, due time)
+    (`triage/tracking.py`), and `reminded_for` is the due time it last reminded of.
+    """
+
+    __tablename__ = "tracked_lesions"
+    __table_args__ = (Index("ix_tracked_lesions_status_next_due_at", "status", "next_due_at"), NEVER_REUSE_IDS)
+
+    id: Mapped[intpk]
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    organisation: Mapped[str] = mapped_column(String(64), default="default")
+    name: Mapped[str] = mapped_column(String(80))
+    body_site: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=LesionStatus.ACTIVE)
+    interval_days: Mapped[int] = mapped_column(Integer)
+    # "decision" (from the latest visit's tier, `tracking.INTERVALS`) or "clinician:<id>" (set in the inbox: kept).
+    interval_source: Mapped[str] = mapped_column(String(32), default="decision")
+    next_due_at: Mapped[tstamp]
+    reminded_for: Mapped[tstamp]
+    created_by: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[created]
+    updated_at: Mapped[created]
+    last_visit_at: Mapped[tstamp]
 
 
 class CaseImage(Base):

@@ -24,14 +24,14 @@ from model_server.api import (
     ConceptSpec,
     ConceptsRequest,
 )
-from triage import outreach, patient_answer
+from triage import lesion_visits, outreach, patient_answer, tracking
 from triage.concepts import CONCEPT_DESCRIPTIONS
 from triage.db import transaction
 from triage.images import ImageStore
 from triage.model_client import ModelClient, ModelUnavailable
 from triage.models import AuditEvent, Case, CaseStatus, Message, ModelResult, Patient, TriageDecision, utcnow
 from triage.outbox import enqueue
-from triage.rules import CONDITION_TIERS, Decision, Finding, assess, parse_case
+from triage.rules import CONDITION_TIERS, Decision, Finding, about_a_lesion, assess, parse_case
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,18 @@ class PipelineConfig:
     evidence: Callable[[str], int | None] | None = None
     # Ask the model to read the patient's words too (`/v1/concepts`); its findings can only add.
     model_reads_words: bool = True
+    # The diameter of the coin patients put beside a tracked lesion (`LESION_COIN_DIAMETER_MM`); None: sizes are
+    # compared relative to the coin, whatever its size, without millimetres.
+    coin_diameter_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class LesionOutcome:
+    """What a result says about a lesion: the visit of a tracked one measured (`visit`), or an offer to follow a
+    spot, mole or growth that is not tracked yet (`trackable`)."""
+
+    visit: lesion_visits.VisitMeasurement | None = None
+    trackable: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ class CaseSnapshot:
     # them and labelled with their reference for the patient.
     worker_id: int | None = None
     patient_ref: str = ""
+    lesion_id: int | None = None  # a visit of a tracked lesion (`triage.tracking`)
 
     def addressing(self) -> dict[str, Any]:
         """What a message about this case needs to say who it is for."""
@@ -118,6 +131,7 @@ def load_snapshot(factory: sessionmaker[Session], case_id: int) -> CaseSnapshot:
             history=[(m.role, m.text) for m in case.messages][-20:],
             worker_id=case.patient.managed_by_id,
             patient_ref=case.patient.local_ref or "",
+            lesion_id=case.lesion_id,
         )
 
 
@@ -192,8 +206,16 @@ def model_findings(client: ModelClient, text: str, language: str) -> tuple[Findi
 
 
 def stored_reasons(decision: Decision) -> list[dict[str, Any]]:
-    """The decision's reasons as stored and queued: code, clinician text, tier, and the words behind each."""
-    return [{**reason.to_dict(), "tier": reason.tier} for reason in decision.reasons]
+    """The decision's reasons as stored and queued: code, clinician text, tier, and the words behind each (a
+    finding measured on the photos says so: `"source": "measured"`)."""
+    stored = []
+    for reason in decision.reasons:
+        data = {**reason.to_dict(), "tier": reason.tier}
+        if any(f.source == lesion_visits.MEASURED for f in reason.evidence):
+            data["evidence"] = [{**f.to_dict(), **({"source": f.source} if f.source == lesion_visits.MEASURED
+                                                   else {})} for f in reason.evidence]
+        stored.append(data)
+    return stored
 
 
 def stored_findings(decision: Decision) -> list[dict[str, Any]]:
@@ -225,10 +247,16 @@ def analyze_case(
         log.warning("case %s: no model output (%s); triaging on the answers alone", case_id, error)
     extra = model_findings(client, snapshot.patient_text, snapshot.language) if (
         response is not None and config.model_reads_words) else ()
+    visit = lesion_visits.measure_visit(factory, store, case_id=case_id, lesion_id=snapshot.lesion_id,
+                                        coin_mm=config.coin_diameter_mm) if snapshot.lesion_id is not None else None
     record_id = config.evidence(identity_of(response)) if config.evidence and identity_of(response) else None
-    triage_case = triage_input(snapshot, response, discharge_validated=record_id is not None)
-    decision = assess(parse_case(triage_case), extra_findings=extra)
-    stored = store_outcome(factory, config, snapshot, token, response, decision, error, evidence_record_id=record_id)
+    triage_case = parse_case(triage_input(snapshot, response, discharge_validated=record_id is not None))
+    # A change measured on the photos is one more finding of the checklist: like the words', it can only add.
+    extra += visit.findings if visit is not None else ()
+    decision = assess(triage_case, extra_findings=extra)
+    lesion = LesionOutcome(visit, trackable=visit is None and about_a_lesion(triage_case, extra))
+    stored = store_outcome(factory, config, snapshot, token, response, decision, error, evidence_record_id=record_id,
+                           lesion=lesion)
     if not stored:
         log.info("case %s: claim was taken over; this run's outcome is discarded", case_id)
         return "lost_claim"
@@ -245,12 +273,15 @@ def store_outcome(
     error: str,
     *,
     evidence_record_id: int | None = None,
+    lesion: LesionOutcome | None = None,
 ) -> bool:
-    """In one transaction: the model result, the decision, the new status and the outgoing messages.
+    """In one transaction: the model result, the decision, the new status and the outgoing messages; for a visit of
+    a tracked lesion its measurement and the lesion's next due photo (`tracking.record_visit`).
 
     The model's own answer goes to the patient only when `triage.patient_answer` allows it (their language,
     readable, no certainty, no reassurance at a serious tier); the clinician always sees it.
     """
+    lesion = lesion or LesionOutcome()
     now = utcnow()
     forward = decision.forward_to_clinician or response is None
     if response is None:
@@ -268,12 +299,16 @@ def store_outcome(
                 triaged_at=now,
                 updated_at=now,
                 analysis_token=None,
+                **({"lesion_measurement": lesion.visit.record} if lesion.visit is not None else {}),
             )
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             session.rollback()
             return False
         reasons = stored_reasons(decision)
+        tracked = tracking.record_visit(session, snapshot.lesion_id, snapshot.case_id, tier=decision.tier,
+                                        measured_change=lesion.visit.changed, now=now) if (
+            snapshot.lesion_id is not None and lesion.visit is not None) else None
         session.add(
             TriageDecision(
                 case_id=snapshot.case_id,
@@ -317,6 +352,7 @@ def store_outcome(
             "answer_left_out": answer.why if response is not None and answer and not answer.shown else "",
             "language": snapshot.language,
             **snapshot.addressing(),
+            **_lesion_payload(tracked, lesion, snapshot.case_id),
         }
         queue_decision(
             session,
@@ -345,6 +381,15 @@ def store_outcome(
             )
         )
     return True
+
+
+def _lesion_payload(tracked: dict[str, Any] | None, lesion: LesionOutcome, case_id: int) -> dict[str, Any]:
+    """What the result and the alert say about the lesion: the tracked lesion's visit and what was measured, or the
+    offer to follow it (the case's id, for the button)."""
+    if tracked is not None and lesion.visit is not None:
+        change = lesion.visit.record.get("change") or {}
+        return {"lesion": {**tracked, "changes": {k: v.get("verdict") for k, v in change.items()}}}
+    return {"trackable": case_id} if lesion.trackable else {}
 
 
 def queue_decision(

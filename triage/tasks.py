@@ -15,7 +15,7 @@ from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage import dispatch, followup, pipeline, review
+from triage import dispatch, followup, lesion_visits, pipeline, review, tracking
 from triage.config import Settings
 from triage.db import make_engine, make_sessionmaker, transaction
 from triage.evidence import EvidenceCache
@@ -66,7 +66,7 @@ class Resources:
     def pipeline_config(self) -> pipeline.PipelineConfig:
         return pipeline.PipelineConfig(
             clinician_chat_id=self.settings.clinician_chat_id, stuck_after_s=self.settings.stuck_case_after_s,
-            evidence=self.evidence.record_id,
+            evidence=self.evidence.record_id, coin_diameter_mm=self.settings.lesion_coin_diameter_mm,
         )
 
 
@@ -195,6 +195,32 @@ def push_fhir(self: CaseTask, push_id: int, attempt: int) -> str:
     return outcome
 
 
+@shared_task(bind=True, base=CaseTask, name="triage.remind_tracked_lesions")
+def remind_tracked_lesions(self: CaseTask) -> list[int]:
+    """Queue a reminder for every followed lesion whose next photo is due (`triage.tracking`): once per due time."""
+    ids = tracking.queue_due_reminders(self.resources.sessions)
+    if ids:
+        log.info("reminded %s tracked lesion(s) of their next photo", len(ids))
+    return ids
+
+
+@shared_task(bind=True, base=CaseTask, name=tracking.MEASURE_TASK, acks_late=True, **RETRY)
+def measure_lesion_visit(self: CaseTask, case_id: int) -> str:
+    """Measure the photos of a lesion's first visit as soon as it is followed, so that the measurement is kept
+    (`triage.lesion_visits`) whatever happens to the photos later."""
+    res = self.resources
+    key = tracking.measure_key(int(case_id))
+    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+    if run is None:
+        return "skipped"
+    with dispatch.heartbeat(res.sessions, key, run):
+        record = lesion_visits.stored_or_measured(res.sessions, res.images, int(case_id),
+                                                  res.settings.lesion_coin_diameter_mm)
+    outcome = "none" if record is None else str(record.get("problem") or "measured")
+    log.info("case %s: first visit of a tracked lesion: %s", case_id, outcome)
+    return outcome
+
+
 @shared_task(bind=True, base=CaseTask, name="triage.purge_expired_images")
 def purge_expired_images(self: CaseTask) -> int:
     """Delete image files older than the retention period; the rows keep hashes and sizes only."""
@@ -204,11 +230,14 @@ def purge_expired_images(self: CaseTask) -> int:
 
 
 def purge_images_before(factory: sessionmaker[Session], store: ImageStore, cutoff: dt.datetime) -> int:
+    """Delete the files of photos taken before `cutoff`, except those of a lesion still followed (they are its
+    earlier visits: `tracking.kept_photo_cases`). Returns how many were deleted."""
     with factory() as session:
         rows: list[Any] = list(
             session.execute(
                 select(CaseImage.id, CaseImage.storage_key, CaseImage.case_id).where(
-                    CaseImage.created_at < cutoff, CaseImage.deleted_at.is_(None)
+                    CaseImage.created_at < cutoff, CaseImage.deleted_at.is_(None),
+                    CaseImage.case_id.not_in(tracking.kept_photo_cases()),
                 )
             )
         )

@@ -1,11 +1,13 @@
 """The patient's conversation with the bot, one module per stage: consent (`consent`), photos (`photos`), the
 questionnaire, free text and confirmation (`questions`), resuming (`resume`), text routing and follow-up
-questions (`messages`), and the commands around them (`commands`). `turn.Turn` is what every handler shares.
+questions (`messages`), following a spot over months (`lesions`), and the commands around them (`commands`).
+`turn.Turn` is what every handler shares.
 
 The patient's place is stored in the database (`Patient.conversation_state` / `conversation_data`), never only in
 memory, so a restart or a second web process picks up exactly where the patient was. States:
 `idle` → `photos` → `q` (one question at a time) → `free_text` → `confirm` → `waiting_result` → `result`, and
-`emergency` when the answers so far mean an emergency (the advice first; the patient chooses to go on).
+`emergency` when the answers so far mean an emergency (the advice first; the patient chooses to go on);
+`lesion_name` → `lesion_site` while naming a spot to follow.
 Buttons carry a nonce; a button from an older message is refused politely instead of acting twice.
 """
 
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
-from bot.conversation import commands, consent, messages, outreach, photos, questions
+from bot.conversation import commands, consent, lesions, messages, outreach, photos, questions
 
-COMMANDS = ("start", "new", "status", "history", "language", "cancel", "help", "delete", "newpatient", "patients")
+COMMANDS = ("start", "new", "status", "history", "language", "cancel", "help", "delete", "newpatient", "patients",
+            "lesions")
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
@@ -25,7 +28,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
                            ("history", commands.history), ("language", commands.language_command),
                            ("cancel", commands.cancel), ("help", commands.help_command),
                            ("delete", commands.delete_request), ("newpatient", outreach.new_patient),
-                           ("patients", outreach.my_patients)):
+                           ("patients", outreach.my_patients), ("lesions", lesions.lesions_command)):
         application.add_handler(CommandHandler(name, callback, filters=private))
     organisation = r"(:[a-z0-9][a-z0-9_-]{1,31})?"
     application.add_handler(CallbackQueryHandler(consent.consent_answer,
@@ -36,6 +39,7 @@ def register(application: Application) -> None:  # type: ignore[type-arg]
     application.add_handler(CallbackQueryHandler(outreach.intake_answer, pattern=r"^hw:"))
     application.add_handler(CallbackQueryHandler(outreach.patient_chosen, pattern=r"^pt:"))
     application.add_handler(CallbackQueryHandler(outreach.patient_action, pattern=r"^pm:"))
+    application.add_handler(CallbackQueryHandler(lesions.lesion_button, pattern=r"^lt:"))
     application.add_handler(CallbackQueryHandler(photos.photos_done, pattern=r"^ph:-?[0-9]+:done$"))
     application.add_handler(CallbackQueryHandler(questions.question_answer, pattern=r"^q:"))
     application.add_handler(CallbackQueryHandler(questions.free_text_skip, pattern=r"^ft:-?[0-9]+:skip$"))

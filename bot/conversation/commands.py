@@ -1,10 +1,11 @@
-"""The commands around the conversation: /cancel, /status, /history, /language, /help, /delete."""
+"""The commands around the conversation: /cancel, /status, /history, /language, /help, /delete (/lesions is in
+`lesions`)."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from bot.conversation import outreach
+from bot.conversation import lesions, outreach
 from bot.conversation.turn import CONVERSATION_STATES, Context, Turn
 from bot.texts import LANGUAGE_NAMES, date, joined, language_rows
 from triage import cases
@@ -12,6 +13,9 @@ from triage import cases
 
 async def cancel(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
+    if turn.patient is not None and turn.patient.state in lesions.NAMING_STATES:
+        await lesions.cancel_naming(turn)
+        return
     if turn.patient is None or turn.patient.state not in CONVERSATION_STATES:
         await turn.reply(turn.t("nothing_to_cancel"))
         return
@@ -69,7 +73,9 @@ async def language_command(update: Update, context: Context) -> None:
 
 async def help_command(update: Update, context: Context) -> None:
     turn = await Turn.of(update, context)
-    await turn.reply(turn.t("hw_help" if turn.is_health_worker else "help"))
+    lines = turn.t("hw_help" if turn.is_health_worker else "help").split("\n")
+    lines.insert(max(1, len(lines) - 1), turn.t("help_lesions"))  # before the closing emergency line
+    await turn.reply("\n".join(lines))
 
 
 async def delete_request(update: Update, context: Context) -> None:

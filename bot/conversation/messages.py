@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.conversation import outreach, questions
+from bot.conversation import lesions, outreach, questions
 from bot.conversation.turn import Context, Turn
 from triage import cases
 from triage.untrusted import clean_text
@@ -20,6 +20,9 @@ async def text(update: Update, context: Context) -> None:
         return
     if patient.state == "hw_intake":
         await outreach.intake_text(turn, body)
+        return
+    if patient.state == "lesion_name":
+        await lesions.name_typed(turn, body)
         return
     if patient.case_id is not None:
         if patient.state == "q":

@@ -107,7 +107,8 @@ class Turn:
             return "need_consent"
         hints = {"photos": "need_photo", "q": "use_buttons", "confirm": "use_buttons", "free_text": "type_or_skip",
                  "emergency": "use_buttons", "waiting_result": "waiting", "result": "result_hint",
-                 "hw_intake": "use_buttons", "patient": "use_buttons", "delete_patient": "use_buttons"}
+                 "hw_intake": "use_buttons", "patient": "use_buttons", "delete_patient": "use_buttons",
+                 "lesion_name": "lesion_type_name", "lesion_site": "use_buttons"}
         return hints.get(patient.state, "hw_help" if patient.is_health_worker else "idle_hint")
 
     async def reply(self, text: str, markup: InlineKeyboardMarkup | None = None) -> None:

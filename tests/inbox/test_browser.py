@@ -184,3 +184,29 @@ def test_a_clinician_signs_in_opens_a_case_replies_and_closes_it(driver: Any, ba
     scroll_width = int(find("body").get_property("scrollWidth"))
     assert scroll_width <= 400
     driver.save_screenshot("/tmp/inbox-queue-phone.png")
+
+
+def test_the_lesion_timeline_shows_each_visits_photo_with_its_outline(driver: Any, base_url: str,
+                                                                      world: World) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.tracking_world import two_visits
+
+    ids = two_visits(world.services.sessions, world.services.images, user=880002, organisation="north")
+    driver.get(f"{base_url}/inbox/login")
+    driver.find_element(By.CSS_SELECTOR, "input[name=email]").send_keys(world.people["alice"].email)
+    driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+    driver.find_element(By.CSS_SELECTOR, "h1")
+    driver.get(f"{base_url}/inbox/cases/{ids['visit']}")
+    visits = driver.find_elements(By.CSS_SELECTOR, "#lesion .visit")
+    assert len(visits) == 2
+    # Side by side: the two columns start at the same height, the photos drawn (not a broken image) and outlined.
+    assert visits[0].location["y"] == visits[1].location["y"] and visits[0].location["x"] < visits[1].location["x"]
+    photos = driver.find_elements(By.CSS_SELECTOR, "#lesion svg.lesion-photo")
+    assert len(photos) == 2 and all(p.size["width"] > 200 and p.size["height"] > 150 for p in photos)
+    loaded = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#lesion svg image')).map(i => i.getBBox().width)")
+    assert all(width > 0 for width in loaded)
+    assert len(driver.find_elements(By.CSS_SELECTOR, "#lesion polygon")) == 2
+    _screenshot(driver, "/tmp/inbox-lesion.png", 1300)

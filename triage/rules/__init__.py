@@ -6,7 +6,7 @@ language files, once per process.
 """
 
 from triage.rules.case import Case, CaseError, parse_case
-from triage.rules.engine import Decision, Reason, assess, assess_json
+from triage.rules.engine import Decision, Reason, about_a_lesion, assess, assess_json
 from triage.rules.freetext import CONCEPTS, Extraction, Finding, extract, free_text_flags
 from triage.rules.table import RULES, RULESET_VERSION, Rule
 from triage.rules.vocabulary import BODY_SITES, CONDITION_TIERS, EXTENTS, SYMPTOMS, TIERS
@@ -27,6 +27,7 @@ __all__ = [
     "Finding",
     "Reason",
     "Rule",
+    "about_a_lesion",
     "assess",
     "assess_json",
     "extract",

@@ -9,7 +9,8 @@ from typing import Any
 from triage.rules.case import Case, parse_case
 from triage.rules.extractor import Finding
 from triage.rules.facts import Facts, facts_of
-from triage.rules.table import RULES, RULESET_VERSION, Rule
+from triage.rules.predicates import lesion_case
+from triage.rules.table import LESION_CONDITIONS, RULES, RULESET_VERSION, Rule
 from triage.rules.vocabulary import FORWARDED_TIERS, tier_rank
 
 
@@ -88,6 +89,19 @@ def assess(case: Case, extra_findings: Iterable[Finding] = ()) -> Decision:
         ruleset_version=RULESET_VERSION,
         findings=facts.findings,
     )
+
+
+_LESION_CASE = lesion_case(LESION_CONDITIONS)
+MOLE_FEATURES = frozenset(("changing_size", "changing_shape", "changing_colour", "diameter_7mm_or_more",
+                           "change_in_sensation"))
+
+
+def about_a_lesion(case: Case, extra_findings: Iterable[Finding] = ()) -> bool:
+    """Return whether ``case`` is about a spot, mole or growth: the lesion rules' own test (the model lists a
+    lesion condition at likelihood 0.2 or more, or the words mention a spot, mole or growth), or a mole feature of
+    the checklist reported (getting bigger, irregular shape or colour, 7 mm or more, feels different)."""
+    facts = facts_of(case, extra_findings)
+    return _LESION_CASE(facts) or not facts.symptoms.isdisjoint(MOLE_FEATURES)
 
 
 def assess_json(data: object) -> dict[str, Any]:
