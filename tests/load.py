@@ -48,10 +48,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine has spent busy so far (Linux /proc/stat): whether the run saturated
+    the machine, which everything here shares (database, broker, the simulated phones and Telegram too)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Stats:
     updates: int = 0
     web_cpu_s: float = 0.0
+    machine_busy_s: float = 0.0
     submits: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time of the Submit tap)
     results: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time the answer reached the API)
     errors: list[str] = field(default_factory=list)
@@ -270,6 +279,7 @@ async def run(args: argparse.Namespace) -> int:
                 await pipeline.prepare()
             started = time.monotonic()
             web_cpu = cpu_seconds(web.popen.pid)
+            machine_busy = machine_busy_seconds()
             deadline = started + args.duration
             if pipeline is not None:
                 await pipeline.run(api, stats, deadline)
@@ -280,6 +290,7 @@ async def run(args: argparse.Namespace) -> int:
                 await asyncio.gather(*(p.run(deadline) for p in patients))
             elapsed = time.monotonic() - started
             stats.web_cpu_s = cpu_seconds(web.popen.pid) - web_cpu
+            stats.machine_busy_s = machine_busy_seconds() - machine_busy
         report(args, stats, elapsed, env.get("DATABASE_URL") or f"sqlite:///{work / 'dermatriage.sqlite3'}", api)
         return 0 if not stats.errors else 1
     finally:
@@ -344,6 +355,7 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     if stats.updates:
         print(f"{'web process CPU per update (ms)':<40}{1000 * stats.web_cpu_s / stats.updates:>10.2f}")
         print(f"{'web process CPU use (share of a core)':<40}{stats.web_cpu_s / elapsed:>10.2f}")
+    print(f"{'machine CPU busy (cores of ' + str(os.cpu_count()) + ')':<40}{stats.machine_busy_s / elapsed:>10.2f}")
     print(f"{'submit -> answer p50 (ms), model excluded':<40}{1000 * _pct(overheads, 0.5):>10.0f}")
     print(f"{'submit -> answer p95 (ms), model excluded':<40}{1000 * _pct(overheads, 0.95):>10.0f}")
     print(f"{'submit -> answer p50 (ms), total':<40}{1000 * _pct(totals, 0.5):>10.0f}")
