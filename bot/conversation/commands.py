@@ -28,34 +28,36 @@ def _tier(turn: Turn, case: cases.CaseView) -> str:
     return turn.t(f"tier_name.{case.tier}") if case.tier else turn.t("tier_name.pending")
 
 
-async def status(update: Update, context: Context) -> None:
+async def _own_cases(update: Update, context: Context, limit: int) -> tuple[Turn, list[cases.CaseView]] | None:
+    """The patient's latest cases for /status and /history; None when already answered (a health worker gets their
+    patients, someone who has not agreed is asked to, no cases is said)."""
     turn = await Turn.of(update, context)
     if turn.is_health_worker:
         await outreach.my_patients(update, context)
-        return
+        return None
     if turn.patient is None or not turn.patient.consented:
         await turn.reply(turn.t("need_consent"))
-        return
-    history = await turn.services.run(cases.patient_cases, turn.services.sessions, turn.patient.id, 1)
-    if not history:
+        return None
+    rows = await turn.services.run(cases.patient_cases, turn.services.sessions, turn.patient.id, limit)
+    if not rows:
         await turn.reply(turn.t("no_cases"))
+        return None
+    return turn, rows
+
+
+async def status(update: Update, context: Context) -> None:
+    found = await _own_cases(update, context, 1)
+    if found is None:
         return
-    case = history[0]
+    turn, (case, *_) = found
     await turn.reply(turn.t("status_line", id=case.id, status=turn.t(f"status.{case.status}"), tier=_tier(turn, case)))
 
 
 async def history(update: Update, context: Context) -> None:
-    turn = await Turn.of(update, context)
-    if turn.is_health_worker:
-        await outreach.my_patients(update, context)
+    found = await _own_cases(update, context, 10)
+    if found is None:
         return
-    if turn.patient is None or not turn.patient.consented:
-        await turn.reply(turn.t("need_consent"))
-        return
-    rows = await turn.services.run(cases.patient_cases, turn.services.sessions, turn.patient.id, 10)
-    if not rows:
-        await turn.reply(turn.t("no_cases"))
-        return
+    turn, rows = found
     lines = [turn.t("history_title")]
     for case in rows:
         status_name = turn.t(f"status.{case.status}")
