@@ -42,11 +42,10 @@ async def lesions_command(update: Update, context: Context) -> None:
 async def lesion_button(update: Update, context: Context) -> None:
     """`lt:f:<case>` follow, `lt:p:<lesion>` new photo, `lt:z|r|s:<lesion>` pause, resume, stop,
     `lt:site:<nonce>:<site>` the spot's site while following."""
-    query = update.callback_query
-    if query is None:
+    tapped = await Turn.of_tap(update, context)
+    if tapped is None:
         return
-    turn = await Turn.of(update, context)
-    parts = (query.data or "").split(":")
+    turn, query, parts = tapped
     if turn.patient is None or not turn.patient.consented or len(parts) < 3:
         await turn.refuse(query)
         return

@@ -200,12 +200,11 @@ async def intake_text(turn: Turn, body: str) -> None:
 
 async def intake_answer(update: Update, context: Context) -> None:
     """A button of the intake: age group, sex, skin type, skip, or the attestation."""
-    query = update.callback_query
-    if query is None:
+    tapped = await Turn.of_tap(update, context)
+    if tapped is None:
         return
-    turn = await Turn.of(update, context)
+    turn, query, parts = tapped
     patient = turn.patient
-    parts = (query.data or "").split(":")
     if (patient is None or patient.state != "hw_intake" or len(parts) != 4 or parts[1] != str(turn.nonce)
             or parts[2] not in ("age", "sex", "skin", "skip", "attest")):
         await turn.refuse(query)
@@ -272,11 +271,10 @@ async def my_patients(update: Update, context: Context) -> None:
 
 
 async def patient_chosen(update: Update, context: Context) -> None:
-    query = update.callback_query
-    if query is None:
+    tapped = await Turn.of_tap(update, context)
+    if tapped is None:
         return
-    turn = await Turn.of(update, context)
-    parts = (query.data or "").split(":")
+    turn, query, parts = tapped
     if (not _is_health_worker(turn) or len(parts) != 3 or parts[1] != str(turn.nonce)
             or not parts[2].isascii() or not parts[2].isdigit()):
         await turn.refuse(query)
@@ -316,12 +314,11 @@ async def show_patient(turn: Turn) -> None:
 
 async def patient_action(update: Update, context: Context) -> None:
     """The chosen patient's menu: a new case, a question about their latest case, or erasing them."""
-    query = update.callback_query
-    if query is None:
+    tapped = await Turn.of_tap(update, context)
+    if tapped is None:
         return
-    turn = await Turn.of(update, context)
+    turn, query, parts = tapped
     patient = turn.patient
-    parts = (query.data or "").split(":")
     if (patient is None or not patient.is_health_worker or patient.state not in ("patient", "delete_patient")
             or patient.subject_id is None or len(parts) < 3 or parts[1] != str(turn.nonce)):
         await turn.refuse(query)

@@ -80,12 +80,11 @@ async def _pause_for_emergency(turn: Turn, data: dict[str, Any], answers: dict[s
 
 async def emergency_choice(update: Update, context: Context) -> None:
     """After the emergency advice: send the case as it is, or finish the questions."""
-    query = update.callback_query
-    if query is None:
+    tapped = await Turn.of_tap(update, context)
+    if tapped is None:
         return
-    turn = await Turn.of(update, context)
+    turn, query, parts = tapped
     patient = turn.patient
-    parts = (query.data or "").split(":")
     if (patient is None or patient.state != "emergency" or patient.case_id is None or len(parts) != 3
             or parts[1] != str(turn.nonce) or parts[2] not in ("send", "go")):
         await turn.refuse(query)

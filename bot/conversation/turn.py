@@ -45,6 +45,14 @@ class Turn:
         patient = await services.get_patient(user.id) if user else None
         return cls(update, context, services, patient)
 
+    @classmethod
+    async def of_tap(cls, update: Update, context: Context) -> tuple[Turn, CallbackQuery, list[str]] | None:
+        """The turn of a button tap, the tap, and its data split at ":"; None for an update that is not a tap."""
+        query = update.callback_query
+        if query is None:
+            return None
+        return await cls.of(update, context), query, (query.data or "").split(":")
+
     async def refresh(self) -> cases.PatientView | None:
         user = self.update.effective_user
         self.patient = await self.services.get_patient(user.id) if user else None
