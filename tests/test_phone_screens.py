@@ -9,6 +9,7 @@ failure (`.ci/run` installs them and the fonts).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,14 @@ from typing import Any
 import pytest
 from telegram import InlineKeyboardMarkup
 
+from bot import lesion_render
 from bot import questionnaire as qn
 from bot.conversation.consent import consent_keyboard
 from bot.conversation.questions import question_keyboard
 from bot.texts import t
 from tests import phone_screens
 from tests.conftest import IN_CI
+from triage.tracking import LesionView
 
 MEASURE = """
 const out = [];
@@ -65,6 +68,21 @@ def _keyboards(language: str) -> list[InlineKeyboardMarkup]:
     keyboards += [question_keyboard(step, language, answers, 1) for step in qn.STEPS]
     for screen in phone_screens.screens(language).values():
         keyboards += [markup for _, markup in screen[0] if markup is not None]
+    return keyboards + _lesion_keyboards(language)
+
+
+def _lesion_keyboards(language: str) -> list[InlineKeyboardMarkup]:
+    """Follow this spot, the reminder's and /lesions' buttons (the spot's name in half a row), with a name that
+    just fits in English and with the longest a button shows (the same names in every language, so that only the
+    words differ)."""
+    follow = lesion_render.result_markup({"trackable": 5, "language": language})
+    assert follow is not None
+    keyboards = [follow]
+    for name in ("mole on arm", "mole on left shoulder 12"[:lesion_render.BUTTON_NAME]):
+        spots = [LesionView(number, 1, "", name, "arms", status, 28, "tier", dt.datetime(2026, 12, 1),
+                            dt.datetime(2026, 11, 1), 2, language) for number, status in ((1, "active"), (2, "paused"))]
+        keyboards += [lesion_render.reminder({"language": language, "lesion_id": 1, "name": name})[1],
+                      lesion_render.list_markup(language, spots)]
     return keyboards
 
 
