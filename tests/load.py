@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import os
 import random
 import statistics
@@ -61,6 +62,7 @@ class Stats:
     updates: int = 0
     web_cpu_s: float = 0.0
     machine_busy_s: float = 0.0
+    measure_from: float = 0.0  # wall time: cases submitted earlier warm the processes up and are not timed
     submits: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time of the Submit tap)
     results: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time the answer reached the API)
     errors: list[str] = field(default_factory=list)
@@ -141,7 +143,7 @@ class SimulatedPatient:
 
 class Pipeline:
     """--pipeline-only: cases made beforehand (consent, photo, answers: the conversation's part), then submitted at
-    --rate per second during the run exactly as the Submit button does (`submit_case`, then `analyze_case` sent),
+    --rate per second during the run as the Submit button does (`submit_case`, then its task row published),
     with each answer's arrival at the Bot API timed: the worker, model server, outbox and sender."""
 
     def __init__(self, args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -177,10 +179,11 @@ class Pipeline:
             self.ready += await asyncio.gather(*(asyncio.to_thread(self._make, u) for u in users[i: i + 50]))
 
     def _submit(self, patient_id: int, case_id: int) -> None:
-        from triage import cases
+        """As the Send button does: the case and its task row in one commit, then the row sent to the broker."""
+        from triage import cases, dispatch
 
         assert cases.submit_case(self.sessions, patient_id=patient_id, case_id=case_id)
-        self.celery.send_task("triage.analyze_case", args=[case_id])
+        dispatch.publish_due(self.sessions, lambda task, args: self.celery.send_task(task, args=args))
 
     async def run(self, api: FakeBotAPI, stats: Stats, deadline: float) -> None:
         pending: list[asyncio.Task[None]] = []
@@ -217,6 +220,10 @@ def _pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _ms(values: list[float], q: float) -> float:
@@ -278,6 +285,7 @@ async def run(args: argparse.Namespace) -> int:
             if pipeline is not None:
                 await pipeline.prepare()
             started = time.monotonic()
+            stats.measure_from = time.time() + args.warmup
             web_cpu = cpu_seconds(web.popen.pid)
             machine_busy = machine_busy_seconds()
             deadline = started + args.duration
@@ -336,6 +344,8 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
         results.setdefault(user, []).append(at)
     for user, times in results.items():
         for i, at in enumerate(times):
+            if submits[user][i] < stats.measure_from:
+                continue
             total = at - submits[user][i]
             model = model_ms.get(user, [])[i] if i < len(model_ms.get(user, [])) else 0.0
             totals.append(total)
@@ -356,9 +366,12 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
         print(f"{'web process CPU per update (ms)':<40}{1000 * stats.web_cpu_s / stats.updates:>10.2f}")
         print(f"{'web process CPU use (share of a core)':<40}{stats.web_cpu_s / elapsed:>10.2f}")
     print(f"{'machine CPU busy (cores of ' + str(os.cpu_count()) + ')':<40}{stats.machine_busy_s / elapsed:>10.2f}")
+    print(f"{'cases timed (after the warm-up)':<40}{len(overheads):>10}")
     print(f"{'submit -> answer p50 (ms), model excluded':<40}{1000 * _pct(overheads, 0.5):>10.0f}")
     print(f"{'submit -> answer p95 (ms), model excluded':<40}{1000 * _pct(overheads, 0.95):>10.0f}")
     print(f"{'submit -> answer p50 (ms), total':<40}{1000 * _pct(totals, 0.5):>10.0f}")
+    timed_from = dt.datetime.fromtimestamp(stats.measure_from, dt.UTC)
+    stages = [row for row in stages if row[0] and _utc(row[0]) >= timed_from]
     queued = [(q - s).total_seconds() for s, q, _, _ in stages if s and q]
     sending = [(sent - q).total_seconds() for _, q, sent, _ in stages if q and sent]
     print(f"{'  of which submit -> answer queued p50/p95':<40}{_ms(queued, 0.5):>10.0f}{_ms(queued, 0.95):>8.0f}")
@@ -395,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="cases made beforehand, submitted at --rate/s as the Submit button does")
     parser.add_argument("--rate", type=float, default=20, help="cases per second with --pipeline-only")
     parser.add_argument("--pool", type=int, default=32, help="the bot's Bot API connection pool (default 32)")
+    parser.add_argument("--warmup", type=float, default=5,
+                        help="seconds at the start whose cases are not timed: the first task of each worker process "
+                             "pays for imports and connections (default 5)")
     parser.add_argument("--think-ms", type=int, default=0,
                         help="each patient pauses 0.5-1.5 times this before each update (default 0: none)")
     parser.add_argument("--no-clinician-chat", dest="clinician_chat", action="store_false",
