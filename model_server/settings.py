@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     openai_model: str = ""
     openai_api_key: SecretStr = SecretStr("")
     instant_concepts: Path | None = Field(default=None, description="instant: a JSON script of concepts to report")
+    instant_delay_s: float = Field(default=0.0, ge=0.0, le=60.0,
+                                   description="instant: seconds each batch takes, standing in for a model's time")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -101,6 +103,8 @@ def check_settings(settings: Settings) -> None:
             raise SettingsError(f"{env_name('instant_concepts')}: only the instant backend reads a concepts script")
         if not settings.instant_concepts.is_file():
             raise SettingsError(f"{env_name('instant_concepts')}: {settings.instant_concepts} is not a file")
+    if settings.instant_delay_s and settings.backend != "instant":
+        raise SettingsError(f"{env_name('instant_delay_s')}: only the instant backend waits instead of computing")
     if settings.quantization != "none" and settings.backend not in ("hf", "skingpt4"):
         raise SettingsError(f"{env_name('quantization')}: only the hf and skingpt4 backends quantize")
 

@@ -42,6 +42,7 @@ class FakeBotAPI:
         self.calls: list[Call] = []
         self.files: dict[str, bytes] = {}
         self.failures: list[tuple[str, int, int]] = []  # (method, http status, retry_after)
+        self.outage: tuple[int, int] | None = None  # (http status, retry_after): every method fails while set
         self.updates: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._message_ids = itertools.count(1000)
         self._update_ids = itertools.count(1)
@@ -95,6 +96,12 @@ class FakeBotAPI:
 
     def fail(self, method: str, status: int, *, times: int = 1, retry_after: int = 0) -> None:
         self.failures.extend([(method, status, retry_after)] * times)
+
+    async def restart(self, *, after_s: float) -> None:
+        """Telegram unreachable: the port refuses connections for `after_s` seconds, then serves again."""
+        await self.stop()
+        await asyncio.sleep(after_s)
+        await self.start(port=self.port)
 
     def sent(self, method: str | None = None, chat_id: int | None = None) -> list[Call]:
         return [
@@ -241,9 +248,11 @@ class FakeBotAPI:
         for name, predicate, wait in list(self.holds):
             if name == method and predicate(params):
                 await wait()
-        for i, (name, status, retry_after) in enumerate(self.failures):
+        outage = [(method, *self.outage)] if self.outage is not None else []
+        for i, (name, status, retry_after) in enumerate(outage or self.failures):
             if name == method:
-                del self.failures[i]
+                if not outage:
+                    del self.failures[i]
                 async with self._changed:
                     self.calls.append(Call(f"{method}!{status}", params, files=files))
                     self._changed.notify_all()

@@ -149,12 +149,56 @@ class PrivatePostgres:
     def start(self) -> None:
         self._ctl("start")
 
-    def restart(self) -> None:
-        """A real restart: every connection ends, the server stops, and a new one starts on the same port."""
-        self._ctl("restart", "-m", "fast")
+    def restart(self, mode: str = "fast") -> None:
+        """A real restart: every connection ends, the server stops (`fast`: sessions ended cleanly; `immediate`: no
+        shutdown at all, recovery from the log at start), and a new one starts on the same port."""
+        self._ctl("restart", "-m", mode)
+
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "fast")
 
     def close(self) -> None:
         try:
             self._ctl("stop", "-m", "immediate")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+class PrivateRedis:
+    """A Redis server of the caller's own (its own port, nothing kept on disk), so that it can be killed and started
+    again empty, as a Redis restart without persistence does, without touching the machine's shared one."""
+
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            raise FileNotFoundError("redis-server is not installed")
+        self.port = free_port()
+        self.popen: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.popen = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                                       "--appendonly", "no"], stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """Gone at once, and everything it held with it (queued and unacknowledged tasks)."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    close = kill

@@ -184,3 +184,41 @@ async def test_a_token_telegram_rejects_stops_the_web_process_with_one_line_and_
     assert proc.returncode == 2, text
     assert "Telegram rejected TELEGRAM_BOT_TOKEN" in text
     assert "SECRET-TOKEN-VALUE" not in text and "Traceback" not in text
+
+
+async def test_a_photo_telegram_could_not_hand_over_is_delivered_again_not_asked_for(
+    web: TestClient[Any, Any], telegram: FakeBotAPI
+) -> None:
+    phone = PatientPhone(web, telegram, 806)
+    await phone.send("/start")
+    await phone.expect("?")
+    await phone.tap("consent:yes:en")
+    await phone.expect("10 cm")
+    update = telegram.photo_update(806, skin_photo())
+    telegram.fail("getFile", 502)  # Telegram's file service away for a moment
+    assert await _post(web, update) == 503  # so Telegram keeps the photo and delivers it again
+    assert not [c for c in telegram.sent("sendMessage", 806) if "download" in str(c.params.get("text"))]
+    assert await _post(web, update) == 200
+    await phone.expect("Photo 1 received")
+    with _services(web).sessions() as session:
+        assert len(session.scalars(select(Case)).one().images) == 1
+
+
+async def test_a_reply_whose_send_timed_out_is_sent_again_and_marked_perhaps_delivered(
+    web: TestClient[Any, Any], telegram: FakeBotAPI
+) -> None:
+    phone = PatientPhone(web, telegram, 807)
+    slow = {"left": 1}
+
+    async def past_the_read_timeout() -> None:
+        if slow["left"]:
+            slow["left"] -= 1
+            await asyncio.sleep(5.5)  # the bot's read timeout is 5 s: the request was written, the answer never read
+
+    telegram.hold("sendMessage", lambda params: str(params.get("chat_id")) == "807", past_the_read_timeout)
+    await phone.send("/start")
+    await _until(lambda: any(r.delivery_uncertain and r.status == "sent" for r in _rows(web)), timeout=20)
+    row = next(r for r in _rows(web) if r.delivery_uncertain)
+    assert row.kind == "text" and "consent" in str(row.payload.get("markup"))  # the question, sent again
+    consent = [c for c in telegram.sent("sendMessage", 807) if "consent" in str(c.params.get("reply_markup"))]
+    assert consent  # the patient has the question (perhaps twice: the documented duplicate, never a lost one)

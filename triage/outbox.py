@@ -27,8 +27,10 @@ from triage.db import transaction
 from triage.models import Outbox, OutboxStatus, utcnow
 
 MAX_ATTEMPTS = 12
-# A claim lapses this long after it was made. Longer than the slowest send (a photo upload times out after 20 s).
-LEASE_S = 30.0
+# A claim lapses this long after it was made, or after its last renewal: the sender renews it every LEASE_S / 3 while
+# a send lasts (a photo upload may take 20 s), so only a sender that died lets it lapse. Short, since a row claimed by
+# a web process that was killed waits this long before another sends it (tests/fault_suite.py, web-kill).
+LEASE_S = 15.0
 _UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
 
 
@@ -41,8 +43,10 @@ def enqueue(
     payload: dict[str, Any],
     case_id: int | None = None,
     priority: int = 5,
+    uncertain: bool = False,
 ) -> bool:
-    """Queue a message unless one with the same `dedupe_key` exists. Returns whether a row was added."""
+    """Queue a message unless one with the same `dedupe_key` exists. Returns whether a row was added. `uncertain`:
+    Telegram may already have it (a direct send that timed out after the request was written)."""
     values = {
         "kind": kind,
         "chat_id": chat_id,
@@ -54,6 +58,7 @@ def enqueue(
         "attempts": 0,
         "next_attempt_at": utcnow(),
         "created_at": utcnow(),
+        "delivery_uncertain": uncertain,
     }
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Outbox.id)
@@ -180,12 +185,14 @@ def exists(session: Session, row_id: int) -> bool:
     return session.get(Outbox, row_id) is not None
 
 
-def queue_text(factory: sessionmaker[Session], chat_id: int, text: str, markup: dict[str, Any] | None = None) -> None:
+def queue_text(factory: sessionmaker[Session], chat_id: int, text: str, markup: dict[str, Any] | None = None, *,
+               uncertain: bool = False) -> None:
     """Queue a conversation reply that could not be sent directly (Telegram away): the sender delivers it, in
-    order with the chat's other rows, once Telegram answers again."""
+    order with the chat's other rows, once Telegram answers again. `uncertain`: the direct send timed out after
+    its request was written, so Telegram may have it already (it is sent again rather than risk losing it)."""
     with transaction(factory) as session:
         enqueue(session, kind="text", chat_id=chat_id, dedupe_key=f"reply:{uuid.uuid4()}",
-                payload={"text": text, "markup": markup} if markup else {"text": text})
+                payload={"text": text, "markup": markup} if markup else {"text": text}, uncertain=uncertain)
 
 
 def has_unsent(factory: sessionmaker[Session], chat_id: int) -> bool:

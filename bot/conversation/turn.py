@@ -17,10 +17,11 @@ from typing import Any
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import NetworkError, RetryAfter, TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import ContextTypes
 
 from bot.services import Services, services_of
+from bot.telegram_http import NOT_SENT
 from bot.texts import pick_language, t_for
 from triage import cases, outbox
 from triage.rules import CaseError, assess, parse_case
@@ -133,13 +134,18 @@ class Turn:
         try:
             await chat.send_message(text, parse_mode=ParseMode.HTML, reply_markup=markup)
         except (NetworkError, RetryAfter) as exc:  # Telegram away or busy: the outbox delivers it later
-            log.warning("chat reply not sent (%s): queued in the outbox", exc.__class__.__name__)
-            await self._queue(chat.id, text, markup)
+            # A timeout after the request was written is ambiguous: Telegram may have it. Sent again (a duplicate
+            # rather than a loss), the row marked delivery_uncertain.
+            uncertain = isinstance(exc, TimedOut) and NOT_SENT not in str(exc)
+            log.warning("chat reply not sent (%s): queued in the outbox%s", exc.__class__.__name__,
+                        ", perhaps delivered already" if uncertain else "")
+            await self._queue(chat.id, text, markup, uncertain=uncertain)
 
-    async def _queue(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    async def _queue(self, chat_id: int, text: str, markup: InlineKeyboardMarkup | None, *,
+                     uncertain: bool = False) -> None:
         services = self.services
         await services.run(outbox.queue_text, services.sessions, chat_id, text,
-                           markup.to_dict() if markup is not None else None)
+                           markup.to_dict() if markup is not None else None, uncertain=uncertain)
         services.queued_chats.add(chat_id)
         services.send_outbox_now()
 

@@ -47,7 +47,7 @@ def create_backend(settings: Settings) -> BackendBase:
     if settings.backend == "instant":
         from model_server.backends.instant import InstantBackend
 
-        return InstantBackend(concepts_script=settings.instant_concepts)
+        return InstantBackend(concepts_script=settings.instant_concepts, delay_s=settings.instant_delay_s)
     raise BackendError(f"MODEL_BACKEND={settings.backend} is not available in this build")
 
 

@@ -12,6 +12,9 @@ words stand for which concept, so that the caller's plumbing can be tested end t
 
 A requested concept is claimed with the first of its `words` found in the text (ignoring case); with `always`
 it is claimed with its first words even when they are absent, which the server then drops (the substring rule).
+
+`MODEL_INSTANT_DELAY_S` makes each batch take that long, as a model would, so that the fault suite has analyses in
+flight when it kills a process.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,9 +75,10 @@ def read_script(path: Path) -> list[ScriptedConcept]:
 class InstantBackend(Backend):
     name = "instant"
 
-    def __init__(self, concepts_script: Path | None = None) -> None:
+    def __init__(self, concepts_script: Path | None = None, delay_s: float = 0.0) -> None:
         super().__init__()
         self.concepts_script = concepts_script
+        self.delay_s = delay_s  # a model's time, so that load and fault runs have analyses in flight
         self.script: list[ScriptedConcept] = []
 
     @property
@@ -86,6 +91,8 @@ class InstantBackend(Backend):
             self.script = read_script(self.concepts_script)
 
     def analyze_batch(self, items: list[PreparedRequest]) -> list[AnalyzeResponse | Exception]:
+        if self.delay_s:
+            time.sleep(self.delay_s)  # a batch runs in the server's inference thread, as a real model's does
         return [
             AnalyzeResponse(
                 differential=[DifferentialItem(condition="other", likelihood=1.0)],

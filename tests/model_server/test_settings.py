@@ -26,6 +26,7 @@ def test_the_defaults_match_the_documentation(tmp_path: Path, monkeypatch: pytes
     assert (settings.request_timeout_s, settings.max_new_tokens, settings.threads) == (120.0, 64, None)
     assert (settings.device, settings.dtype, settings.quantization) == ("auto", "auto", "none")
     assert (settings.max_concurrency, settings.concepts_max_new_tokens, settings.instant_concepts) == (32, 160, None)
+    assert settings.instant_delay_s == 0.0
 
 
 def test_it_reads_every_variable_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -69,6 +70,8 @@ def test_it_reads_every_variable_from_the_environment(tmp_path: Path, monkeypatc
         ({"MODEL_BACKEND": "instant", "MODEL_MAX_CONCURRENCY": "0"}, "MODEL_MAX_CONCURRENCY: "),
         ({"MODEL_BACKEND": "instant", "MODEL_INSTANT_CONCEPTS": "/nonexistent.json"}, "is not a file"),
         ({"MODEL_PATH": "{model}", "MODEL_INSTANT_CONCEPTS": "{model}/config.json"}, "only the instant backend"),
+        ({"MODEL_PATH": "{model}", "MODEL_INSTANT_DELAY_S": "1"}, "MODEL_INSTANT_DELAY_S: only the instant backend"),
+        ({"MODEL_BACKEND": "instant", "MODEL_INSTANT_DELAY_S": "-1"}, "MODEL_INSTANT_DELAY_S: "),
     ],
 )
 def test_a_bad_setting_is_named_in_one_line(
