@@ -67,6 +67,13 @@ class PatientPhone:
     async def send(self, text: str) -> None:
         await self.post(self.telegram.text_update(self.user_id, text, language=self.language))
 
+    async def consent(self) -> None:
+        """/start, agree (in English), and the request for photos."""
+        await self.send("/start")
+        await self.expect("?")
+        await self.tap("consent:yes:en")
+        await self.expect("10 cm")
+
     async def photo(self, data: bytes, caption: str = "") -> None:
         await self.post(self.telegram.photo_update(self.user_id, data, caption=caption, language=self.language))
 

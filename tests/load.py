@@ -114,7 +114,8 @@ class SimulatedPatient:
         await self.tap(("consent:yes:en",))
         await self.reply("1 to 3 photos")
 
-    async def one_case(self) -> None:
+    async def fill_case(self) -> None:
+        """A photo, Continue, every question skipped, no free text: up to the summary that Submit sends."""
         await self.post(self.api.photo_update(self.user_id, self.photo))
         await self.reply("received")
         await self.tap((":done",))
@@ -125,12 +126,18 @@ class SimulatedPatient:
             await self.tap((":_skip", ":_done"))
         await self.tap((":skip",))
         await self.reply("Please check")
+
+    async def new_case(self) -> None:
+        await self.post(self.api.text_update(self.user_id, "/new"))
+        await self.reply("1 to 3 photos")
+
+    async def one_case(self) -> None:
+        await self.fill_case()
         await self.tap((":submit",), submit=True)
         await self.reply("being analysed")
         await self.reply(RESULT_MARK, timeout=120)
         self.stats.results.append((self.user_id, time.time()))
-        await self.post(self.api.text_update(self.user_id, "/new"))
-        await self.reply("1 to 3 photos")
+        await self.new_case()
 
     async def run(self, deadline: float) -> None:
         try:

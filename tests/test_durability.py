@@ -108,10 +108,7 @@ async def test_a_bot_api_failure_at_submit_still_sends_the_case_and_tells_the_pa
     web: TestClient[Any, Any], telegram: FakeBotAPI
 ) -> None:
     phone = PatientPhone(web, telegram, 803)
-    await phone.send("/start")
-    await phone.expect("?")
-    await phone.tap("consent:yes:en")
-    await phone.expect("10 cm")
+    await phone.consent()
     await phone.photo(skin_photo())
     await phone.expect("received")
     await phone.tap(":done")
@@ -190,10 +187,7 @@ async def test_a_photo_telegram_could_not_hand_over_is_delivered_again_not_asked
     web: TestClient[Any, Any], telegram: FakeBotAPI
 ) -> None:
     phone = PatientPhone(web, telegram, 806)
-    await phone.send("/start")
-    await phone.expect("?")
-    await phone.tap("consent:yes:en")
-    await phone.expect("10 cm")
+    await phone.consent()
     update = telegram.photo_update(806, skin_photo())
     telegram.fail("getFile", 502)  # Telegram's file service away for a moment
     assert await _post(web, update) == 503  # so Telegram keeps the photo and delivers it again
