@@ -7,6 +7,11 @@ is honoured, timeouts and network errors are retried with backoff, a permanent r
 bot, a bad request) is recorded and not retried. A delivery is recorded until the database takes it: a database
 fault after a send never sends the message again.
 
+Backoff never outlasts an outage: while sends fail on the network (Telegram down, refusing connections, 5xx,
+timing out), the sender asks Telegram `getMe` every `PROBE_S`; the first send or probe that succeeds makes every
+row waiting on a network retry due at once, so a long outage's rows go out within seconds of its end rather than
+at the end of a backoff of up to 300 s.
+
 When many alerts wait for a group chat at once, the non-emergency ones go as one summary with a Claim button per
 case, so the group's limit never builds a backlog; emergencies always go one by one, first.
 """
@@ -39,6 +44,7 @@ MAX_CHATS_AT_ONCE = 64
 DIGEST_AFTER = 4  # this many non-emergency alerts waiting for a group at once go as one summary
 DIGEST_MAX = 20
 RECORD_BACKOFF_MAX_S = 5.0
+PROBE_S = 5.0  # while Telegram is unreachable, how often the sender asks whether it is back
 T = TypeVar("T")
 
 
@@ -62,6 +68,8 @@ class OutboxSender:
         self.bot = bot
         self._chats: dict[int, asyncio.Task[int]] = {}
         self._wake = asyncio.Event()
+        self._telegram_away = False  # a send failed on the network and none has succeeded since
+        self._probed_at = 0.0
 
     def wake(self) -> None:
         """Look for due rows now rather than at the next poll (a row was just queued in this process)."""
@@ -73,6 +81,7 @@ class OutboxSender:
         try:
             while True:
                 try:
+                    await self._probe()
                     await self._dispatch()
                 except Exception as exc:  # the database away for a moment: the rows wait, nothing is lost
                     log.warning("outbox sender: looking for due rows failed (%s); trying again", logs.describe(exc))
@@ -94,6 +103,33 @@ class OutboxSender:
                 task = asyncio.create_task(self._drain(chat_id), name=f"outbox-chat-{chat_id}")
                 self._chats[chat_id] = task
                 task.add_done_callback(functools.partial(self._finished, chat_id))
+
+    async def _probe(self) -> None:
+        """While Telegram is away, ask every PROBE_S whether it is back (the rows themselves may be backing off for
+        minutes)."""
+        now = asyncio.get_running_loop().time()
+        if not self._telegram_away or now - self._probed_at < PROBE_S:
+            return
+        self._probed_at = now
+        try:
+            await self.bot.get_me()
+        except TelegramError:
+            return
+        await self._telegram_back()
+
+    async def _telegram_back(self) -> None:
+        """Telegram answers again: every row waiting on a network retry is due now."""
+        if not self._telegram_away:
+            return
+        self._telegram_away = False
+        woken = await self.services.run(self._wake_network_retries)
+        if woken:
+            log.info("outbox: Telegram answers again; %s rows waiting on a network retry are due now", woken)
+            self.wake()
+
+    def _wake_network_retries(self) -> int:
+        with transaction(self.services.sessions) as session:
+            return outbox.wake_network_retries(session)
 
     def _finished(self, chat_id: int, _task: asyncio.Task[int]) -> None:
         self._chats.pop(chat_id, None)
@@ -156,12 +192,16 @@ class OutboxSender:
             await self._retry(job, 0, f"{exc.__class__.__name__}: {exc}", permanent=True)
         except (NetworkError, TelegramError) as exc:
             failures[exc.__class__.__name__] += 1
+            if isinstance(exc, NetworkError):
+                self._telegram_away = True
             uncertain = isinstance(exc, TimedOut) and NOT_SENT not in str(exc)
             await self._retry(job, min(300.0, 2.0**job.attempt), f"{exc.__class__.__name__}: {exc}",
                               uncertain=uncertain)
         else:
             self.services.counters.sent[job.kind] += 1
             await self._record_sent([job], message_id)
+            with contextlib.suppress(Exception):  # the database away: the probe tries again
+                await self._telegram_back()
 
     async def _holding_claim(self, jobs: list[Job], sending: Awaitable[T]) -> T:
         """Await `sending`, renewing the rows' claims while it lasts (a group's rate limit can hold a send longer
@@ -290,6 +330,8 @@ class OutboxSender:
             markup = clinician.digest_markup([(int(s["id"]), str(s["ref"])) for s in listed], services.settings)
             message_id = await self._holding_claim(jobs, self._text(chat_id, text, markup))
         except (RetryAfter, NetworkError, TelegramError) as exc:
+            if isinstance(exc, NetworkError) and not isinstance(exc, BadRequest):
+                self._telegram_away = True
             for job in jobs:  # each goes back to its own retry; the next round may summarise them again
                 await self._retry(job, 5.0, f"digest: {exc.__class__.__name__}")
             return

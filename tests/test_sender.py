@@ -176,3 +176,28 @@ async def test_an_alert_in_flight_when_its_patient_erases_is_taken_back_once_del
     deleted = telegram.sent("deleteMessage", GROUP)
     assert len(deleted) == 1
     assert [r.kind for r in _rows(sessions)] == ["retract_alert"]
+
+
+async def test_rows_backing_off_through_an_outage_go_out_as_soon_as_telegram_is_back(
+    sender: OutboxSender, sessions: sessionmaker[Session], telegram: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long outage has pushed a row's next try minutes away (backoff doubles to 300 s); the sender's probe finds
+    Telegram back and the row goes at once, not at the end of its backoff."""
+    monkeypatch.setattr("bot.sender.PROBE_S", 0.0)
+    _enqueue(sessions, "answer", chat=8)
+    _enqueue(sessions, "refused", chat=9)
+    telegram.outage = (502, 0)
+    await sender.tick()  # both fail on the network
+    with transaction(sessions) as session:  # as after many failed tries: the next one is 256 s away
+        rows = session.scalars(select(Outbox)).all()
+        for row in rows:
+            row.next_attempt_at = row.next_attempt_at.replace(year=row.next_attempt_at.year + 1)
+        session.get_one(Outbox, rows[1].id).last_error = "Forbidden: bot was blocked by the user"
+    await sender._probe()  # Telegram still away: nothing changes
+    assert all(r.status == OutboxStatus.PENDING for r in _rows(sessions))
+    telegram.outage = None
+    await sender._probe()  # Telegram answers getMe: the row waiting on the network is due now
+    await sender.tick()
+    assert [c.params["text"] for c in telegram.sent("sendMessage")] == ["answer"]
+    assert [r.status for r in _rows(sessions)] == [OutboxStatus.SENT, OutboxStatus.PENDING]  # not a network wait
+    assert [c.method for c in telegram.calls if c.method.startswith("getMe")][-2:] == ["getMe!502", "getMe"]

@@ -18,7 +18,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -169,6 +169,23 @@ def mark_retry(
         .values(status=status, next_attempt_at=utcnow() + dt.timedelta(seconds=delay_s), last_error=error[:500],
                 delivery_uncertain=Outbox.delivery_uncertain | uncertain)
     )
+
+
+# The errors of a send that did not reach Telegram or got no answer from it (bot/sender.py writes the class name
+# first): a row that failed so is waiting on Telegram itself, not on anything about the row.
+NETWORK_ERRORS = ("NetworkError", "TimedOut")
+
+
+def wake_network_retries(session: Session, *, now: dt.datetime | None = None) -> int:
+    """Telegram answers again: every pending row backing off after a network error is due now. Returns how many."""
+    now = now or utcnow()
+    result = session.execute(
+        update(Outbox)
+        .where(Outbox.status == OutboxStatus.PENDING, Outbox.next_attempt_at > now,
+               or_(*(Outbox.last_error.startswith(f"{name}:") for name in NETWORK_ERRORS)))
+        .values(next_attempt_at=now)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def renew(session: Session, row_id: int, attempt: int, *, now: dt.datetime | None = None) -> None:
