@@ -26,7 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
@@ -45,7 +44,7 @@ from bot.webhook_answers import AnsweringBot, CallbackAnswers
 from triage import logs
 from triage.celery_app import create_celery
 from triage.config import Settings
-from triage.db import make_async_engine, make_engine, make_sessionmaker
+from triage.db import is_passing_db_error, make_async_engine, make_engine, make_sessionmaker
 from triage.images import ImageStore, load_keys
 from triage.untrusted import TooDeep, clean_json
 
@@ -59,16 +58,14 @@ SERVICES = web.AppKey("services", Services)
 PTB = web.AppKey("ptb", Application)  # type: ignore[type-arg]
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError, NetworkError,
-    ConnectionError, TimeoutError,
-)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (NetworkError, ConnectionError, TimeoutError)
 RECENT_UPDATES = 10_000  # update ids remembered, so that a delivery Telegram repeats is not handled twice
 
 
 def is_transient(exc: BaseException) -> bool:
-    """A fault that passes (the database or Telegram away for a moment): the update should be delivered again."""
-    return isinstance(exc, TRANSIENT_ERRORS) or (isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated)
+    """A fault that passes (the database or Telegram away for a moment): the update should be delivered again.
+    The database's are `triage.db.is_passing_db_error`'s (asyncpg's "starting up" included)."""
+    return isinstance(exc, TRANSIENT_ERRORS) or is_passing_db_error(exc)
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):

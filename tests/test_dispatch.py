@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.factories import make_case
@@ -118,6 +119,33 @@ def test_a_run_that_fails_lets_go_at_once_so_its_retry_can_take_it(
     with pytest.raises(RuntimeError), dispatch.heartbeat(sessions, key, run):
         raise RuntimeError("the database went away")
     retry = dispatch.start(sessions, key, now=_later(0.01))
+    assert retry is not None and retry.takeover
+
+
+def test_a_retry_takes_over_its_own_attempt_that_could_not_let_go(
+    sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database is away when a run fails, so it cannot let go of its row either (the fault suite's
+    postgres-fast): the retry of the same message takes it over at once, not when its heartbeat lapses 20 s later;
+    a different message still may not."""
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    key = dispatch.analyze_key(case_id)
+    run = dispatch.start(sessions, key, runner="celery-task-1")
+    assert run is not None
+    real_set = dispatch._set
+
+    def database_away(*args: object, **values: object) -> None:
+        if values.get("status") is None:  # letting go (next_at only) fails; the heartbeat thread's own writes too
+            raise OperationalError("UPDATE task_dispatches", {}, Exception("the database system is shutting down"))
+        real_set(*args, **values)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dispatch, "_set", database_away)
+    with pytest.raises(RuntimeError), dispatch.heartbeat(sessions, key, run):
+        raise RuntimeError("the database went away")
+    monkeypatch.setattr(dispatch, "_set", real_set)
+    assert _row(sessions, key).status == DispatchStatus.RUNNING  # still held by the failed attempt
+    assert dispatch.start(sessions, key, runner="another-message", now=_later(0.01)) is None
+    retry = dispatch.start(sessions, key, runner="celery-task-1", now=_later(0.01))
     assert retry is not None and retry.takeover
 
 

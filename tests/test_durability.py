@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bot.app import SERVICES, TELEGRAM, init_app
 from bot.services import Services
@@ -57,8 +57,16 @@ async def _until(condition: Any, timeout: float = 15) -> None:  # noqa: ASYNC109
         await asyncio.sleep(0.05)
 
 
+class _StartingUp(Exception):
+    sqlstate = "57P03"  # as asyncpg's CannotConnectNowError reaches SQLAlchemy: a plain DBAPIError with a SQLSTATE
+
+
+@pytest.mark.parametrize("fault", [
+    OperationalError("SELECT patients", {}, Exception("the database system is shutting down")),
+    DBAPIError("connect", {}, _StartingUp("the database system is starting up")),
+], ids=["psycopg-shutting-down", "asyncpg-starting-up"])
 async def test_a_database_fault_mid_update_is_answered_503_and_the_redelivery_is_handled_once(
-    web: TestClient[Any, Any], telegram: FakeBotAPI, monkeypatch: pytest.MonkeyPatch
+    web: TestClient[Any, Any], telegram: FakeBotAPI, monkeypatch: pytest.MonkeyPatch, fault: Exception
 ) -> None:
     services = _services(web)
     real = Services.get_patient
@@ -67,7 +75,7 @@ async def test_a_database_fault_mid_update_is_answered_503_and_the_redelivery_is
     async def flaky(self: Services, user_id: int) -> Any:
         if faults["left"]:
             faults["left"] -= 1
-            raise OperationalError("SELECT patients", {}, Exception("the database system is shutting down"))
+            raise fault
         return await real(self, user_id)
 
     monkeypatch.setattr(Services, "get_patient", flaky)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -95,6 +96,27 @@ def _check_async_alive(dbapi_connection: Any, _record: Any, _proxy: Any) -> None
     # asyncpg reads its socket whenever the loop runs, so a connection the server ended is already marked closed.
     if dbapi_connection.driver_connection.is_closed():
         raise DisconnectionError("the server closed this pooled connection")
+
+
+# SQLSTATE classes of a database that is away for a moment, not of a bad statement: connection exceptions (08),
+# operator intervention (57: shutting down, restarting, "cannot connect now" while starting up), insufficient
+# resources (53: too many connections).
+_PASSING_SQLSTATE_CLASSES = ("08", "53", "57")
+
+
+def is_passing_db_error(exc: BaseException) -> bool:
+    """A database error that passes when the server is back: retry the work, do not treat it as a bug. psycopg
+    raises OperationalError for these; asyncpg's errors reach SQLAlchemy as a plain DBAPIError with a SQLSTATE
+    (e.g. 57P03 while PostgreSQL starts up again after a restart)."""
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+                        sa_exc.TimeoutError)):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        return isinstance(code, str) and code[:2] in _PASSING_SQLSTATE_CLASSES
+    return False
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -99,7 +99,7 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
     res = self.resources
     key = dispatch.analyze_key(int(case_id))
     redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    run = dispatch.start(res.sessions, key, redelivered=redelivered)
+    run = dispatch.start(res.sessions, key, redelivered=redelivered, runner=self.request.id)
     if run is None:
         log.info("case %s: analysis already done or running elsewhere", case_id)
         return "skipped"
@@ -117,8 +117,8 @@ def answer_question(self: CaseTask, case_id: int, message_id: int) -> str:
     """Answer a patient's follow-up question about their case (see `triage.followup`)."""
     res = self.resources
     key = dispatch.answer_key(int(message_id))
-    run = dispatch.start(res.sessions, key,
-                         redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    run = dispatch.start(res.sessions, key, redelivered=redelivered, runner=self.request.id)
     if run is None:
         return "skipped"
     with dispatch.heartbeat(res.sessions, key, run):
@@ -183,7 +183,8 @@ def push_fhir(self: CaseTask, push_id: int, attempt: int) -> str:
     if not res.settings.fhir_server_url:
         return "skipped"
     key = fhir_push.dispatch_key(int(push_id), int(attempt))
-    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
+                         runner=self.request.id)
     if run is None:
         return "skipped"
     s = res.settings
@@ -210,7 +211,8 @@ def measure_lesion_visit(self: CaseTask, case_id: int) -> str:
     (`triage.lesion_visits`) whatever happens to the photos later."""
     res = self.resources
     key = tracking.measure_key(int(case_id))
-    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")))
+    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
+                         runner=self.request.id)
     if run is None:
         return "skipped"
     with dispatch.heartbeat(res.sessions, key, run):
