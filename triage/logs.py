@@ -78,6 +78,9 @@ def configure(level: str | int = "INFO") -> None:
     # the token too (its API URL) and every call's parameters (the texts sent to patients): never below INFO.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("telegram").setLevel(max(root.level, logging.INFO))
+    # PTB's rate limiter logs every 429 as an ERROR ("Rate limit hit after maximum of 0 retries"), though the bot
+    # handles each one (the outbox waits retry_after; a reply is queued); a Bot API slowdown filled the log with them.
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
 
 
 def excepthook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import NetworkError, TelegramError
+from telegram.error import NetworkError, RetryAfter, TelegramError
 
 from bot import questionnaire as qn
 from bot.conversation import questions
@@ -88,9 +88,10 @@ async def photo(update: Update, context: Context) -> None:
         tg_file = await context.bot.get_file(attachment.file_id)
         raw = bytes(await tg_file.download_as_bytearray())
     except TelegramError as exc:
-        if isinstance(exc, NetworkError) and services.settings.telegram_mode == "webhook":
-            # Telegram away or slow for a moment: the webhook answers 503 and Telegram delivers the photo again,
-            # so the patient need not send it twice. (Polling has no second delivery: the patient is asked.)
+        if isinstance(exc, (NetworkError, RetryAfter)) and services.settings.telegram_mode == "webhook":
+            # Telegram away, slow or busy (429) for a moment: the webhook answers 503 and Telegram delivers the
+            # photo again, so the patient need not send it twice. (Polling has no second delivery: the patient is
+            # asked.)
             raise
         log.warning("photo download failed: %s", exc.__class__.__name__)
         await turn.reply(turn.t("photo_download_failed"))
