@@ -108,8 +108,11 @@ def test_an_interrupted_run_keeps_its_cases_and_resumes(model_server: Proc, tmp_
     labels.write_text("case_id,image,diagnosis\n" + "".join(f"c{i},p.jpg,melanoma\n" for i in range(60)))
     args = [sys.executable, "-m", "triage.evaluate", "--csv", str(labels), "--model-url", model_server.url,
             "--concurrency", "1", "--out", str(tmp_path / "r")]  # fmt: skip
+    # Ctrl-C's SIGINT as a terminal delivers it: a suite started in the background (`&`) has SIGINT ignored, and a
+    # child would inherit that.
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+                               env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     results = tmp_path / "r" / "cases.csv"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
