@@ -28,6 +28,13 @@ def pad_ufes_dir() -> Path:
     pytest.skip(f"PAD-UFES-20 photos not available ({where}); set SHARED_DIR to the shared folder to run this test")
 
 
+def clinical_md() -> Path | None:
+    """../shared/CLINICAL.md: under $SHARED_DIR, else in the nearest `shared` folder above the checkout."""
+    candidates = [Path(os.environ["SHARED_DIR"]) / "CLINICAL.md"] if os.environ.get("SHARED_DIR") else []
+    candidates += [parent / "shared" / "CLINICAL.md" for parent in Path(__file__).resolve().parents]
+    return next((path for path in candidates if path.is_file()), None)
+
+
 def dev_photos(count: int, *, start: int = 0) -> list[Image.Image]:
     """`count` photos of the dev split (sorted by name, from `start`), decoded as RGB."""
     dataset = pad_ufes_dir()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
 import re
 import sys
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import triage.rules
+from tests.pad_ufes import clinical_md
 from triage.rules import (
     CONDITION_TIERS,
     RULES,
@@ -32,17 +32,7 @@ from triage.rules.vocabulary import is_dangerous
 from .helpers import case_json, decide, fired
 
 RULES_DIR = Path(triage.rules.__file__).parent
-CLINICAL_MD = next(
-    (
-        path
-        for path in (
-            *([Path(os.environ["SHARED_DIR"]) / "CLINICAL.md"] if os.environ.get("SHARED_DIR") else []),
-            *(parent / "shared" / "CLINICAL.md" for parent in Path(__file__).resolve().parents),
-        )
-        if path.exists()
-    ),
-    None,
-)
+CLINICAL_MD = clinical_md()
 
 
 def test_the_public_interface_is_there() -> None:
