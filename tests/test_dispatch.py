@@ -126,11 +126,11 @@ def test_a_retry_takes_over_its_own_attempt_that_could_not_let_go(
     sessions: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The database is away when a run fails, so it cannot let go of its row either (the fault suite's
-    postgres-fast): the retry of the same message takes it over at once, not when its heartbeat lapses 20 s later;
-    a different message still may not."""
+    postgres-fast): the retry of the same message, naming the attempt it retries, takes it over at once, not when
+    its heartbeat lapses 20 s later; another message, or a second delivery of the same attempt, still may not."""
     case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
     key = dispatch.analyze_key(case_id)
-    run = dispatch.start(sessions, key, runner="celery-task-1")
+    run = dispatch.start(sessions, key, runner="celery-task-1:0")
     assert run is not None
     real_set = dispatch._set
 
@@ -144,8 +144,10 @@ def test_a_retry_takes_over_its_own_attempt_that_could_not_let_go(
         raise RuntimeError("the database went away")
     monkeypatch.setattr(dispatch, "_set", real_set)
     assert _row(sessions, key).status == DispatchStatus.RUNNING  # still held by the failed attempt
-    assert dispatch.start(sessions, key, runner="another-message", now=_later(0.01)) is None
-    retry = dispatch.start(sessions, key, runner="celery-task-1", now=_later(0.01))
+    assert dispatch.start(sessions, key, runner="another-message:0", now=_later(0.01)) is None
+    assert dispatch.start(sessions, key, runner="celery-task-1:0", now=_later(0.01)) is None  # a second delivery
+    retry = dispatch.start(sessions, key, runner="celery-task-1:1", previous_attempt="celery-task-1:0",
+                           now=_later(0.01))
     assert retry is not None and retry.takeover
 
 

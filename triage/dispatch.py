@@ -120,14 +120,14 @@ class Run:
 
 def start(
     factory: sessionmaker[Session], dedupe_key: str, *, now: dt.datetime | None = None, redelivered: bool = False,
-    runner: str | None = None,
+    runner: str | None = None, previous_attempt: str | None = None,
 ) -> Run | None:
     """Mark the task running for this run. None when it must not run: done already, or another run is alive
     with it (a duplicate from the broker). `redelivered`: the broker says the worker that had this very message
-    died, so its run is over even if its heartbeat has not lapsed yet. `runner`: this message's id (Celery keeps
-    it across the retries of one message): a row still held by the same runner is this message's own earlier
-    attempt, which failed (on the database, say) before it could let go, so it is over too. A task sent without a
-    row (by hand, by an older release) runs untracked."""
+    died, so its run is over even if its heartbeat has not lapsed yet. `runner`: this attempt's own name (unique:
+    it fences the row's later writes); `previous_attempt`: the name of this message's attempt before a retry. A row
+    still held by it failed (on the database, say) before it could let go, so its run is over too. A task sent
+    without a row (by hand, by an older release) runs untracked."""
     now = now or utcnow()
     runner = runner or str(uuid.uuid4())
     for _ in range(START_TRIES):
@@ -137,8 +137,8 @@ def start(
                 return Run(None, takeover=False)
             if row.status == DispatchStatus.DONE:
                 return None
-            lapsed = row.status == DispatchStatus.RUNNING and (row.next_at <= now or redelivered
-                                                               or row.runner == runner)
+            lapsed = row.status == DispatchStatus.RUNNING and (
+                row.next_at <= now or redelivered or (previous_attempt is not None and row.runner == previous_attempt))
             if row.status == DispatchStatus.RUNNING and not lapsed:
                 return None
             previous = row.runner

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -88,6 +89,26 @@ RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 1, "retry_backoff_max": 30
          "max_retries": 40}
 
 
+def _redelivered(task: Task) -> bool:
+    return bool((task.request.delivery_info or {}).get("redelivered"))
+
+
+def _start(task: CaseTask, key: str) -> dispatch.Run | None:
+    """Hold the task's dispatch row for this attempt (`dispatch.start`). Each attempt is named after the message
+    id and the retry number, so two attempts never share a name (it fences the row's later writes), and a retry
+    can take over the row its previous attempt could not let go of."""
+    request_id, retries = task.request.id, int(task.request.retries or 0)
+
+    def name(retry: int) -> str:  # a uuid, as the row's runner column holds
+        return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{request_id}:{retry}"))
+
+    runner = previous = None
+    if request_id is not None:  # None: called directly (tests, a shell)
+        runner, previous = name(retries), (name(retries - 1) if retries else None)
+    return dispatch.start(task.resources.sessions, key, redelivered=_redelivered(task), runner=runner,
+                          previous_attempt=previous)
+
+
 @shared_task(bind=True, base=CaseTask, name="triage.analyze_case", acks_late=True, **RETRY)
 def analyze_case(self: CaseTask, case_id: int) -> str:
     """Analyse one queued case end to end (see `triage.pipeline.analyze_case`).
@@ -98,12 +119,11 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
     """
     res = self.resources
     key = dispatch.analyze_key(int(case_id))
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    run = dispatch.start(res.sessions, key, redelivered=redelivered, runner=self.request.id)
+    run = _start(self, key)
     if run is None:
         log.info("case %s: analysis already done or running elsewhere", case_id)
         return "skipped"
-    takeover = redelivered or run.takeover or self.request.retries > 0
+    takeover = _redelivered(self) or run.takeover or self.request.retries > 0
     with dispatch.heartbeat(res.sessions, key, run):
         outcome = pipeline.analyze_case(
             res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=takeover
@@ -117,8 +137,7 @@ def answer_question(self: CaseTask, case_id: int, message_id: int) -> str:
     """Answer a patient's follow-up question about their case (see `triage.followup`)."""
     res = self.resources
     key = dispatch.answer_key(int(message_id))
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    run = dispatch.start(res.sessions, key, redelivered=redelivered, runner=self.request.id)
+    run = _start(self, key)
     if run is None:
         return "skipped"
     with dispatch.heartbeat(res.sessions, key, run):
@@ -183,8 +202,7 @@ def push_fhir(self: CaseTask, push_id: int, attempt: int) -> str:
     if not res.settings.fhir_server_url:
         return "skipped"
     key = fhir_push.dispatch_key(int(push_id), int(attempt))
-    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
-                         runner=self.request.id)
+    run = _start(self, key)
     if run is None:
         return "skipped"
     s = res.settings
@@ -211,8 +229,7 @@ def measure_lesion_visit(self: CaseTask, case_id: int) -> str:
     (`triage.lesion_visits`) whatever happens to the photos later."""
     res = self.resources
     key = tracking.measure_key(int(case_id))
-    run = dispatch.start(res.sessions, key, redelivered=bool((self.request.delivery_info or {}).get("redelivered")),
-                         runner=self.request.id)
+    run = _start(self, key)
     if run is None:
         return "skipped"
     with dispatch.heartbeat(res.sessions, key, run):
