@@ -49,6 +49,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and every process under it (a Celery worker and its pool's children)."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            total += cpu_seconds(current)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds every core of the machine has spent busy so far (Linux /proc/stat): whether the run saturated
     the machine, which everything here shares (database, broker, the simulated phones and Telegram too)."""
@@ -59,8 +73,9 @@ def machine_busy_seconds() -> float:
 
 @dataclass
 class Stats:
-    updates: int = 0
+    updates: int = 0  # from measure_from on: the rates and CPU figures are of the timed window
     web_cpu_s: float = 0.0
+    worker_cpu_s: float = 0.0
     machine_busy_s: float = 0.0
     measure_from: float = 0.0  # wall time: cases submitted earlier warm the processes up and are not timed
     submits: list[tuple[int, float]] = field(default_factory=list)  # (user, wall time of the Submit tap)
@@ -80,6 +95,7 @@ class SimulatedPatient:
         self.inbox: asyncio.Queue[Call] = asyncio.Queue()
         api.listeners[user_id] = self.inbox
         self.keyboard: list[str] = []
+        self.start_after = 0.0  # seconds: patients arrive one by one, not all at the same instant
 
     async def post(self, update: dict[str, Any], *, submit: bool = False) -> None:
         if self.think_s:
@@ -90,7 +106,8 @@ class SimulatedPatient:
                                     headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as resp:
             resp.raise_for_status()
             await self.api.webhook_reply(await resp.json())
-        self.stats.updates += 1
+        if time.time() >= self.stats.measure_from:
+            self.stats.updates += 1
 
     async def reply(self, needle: str = "", timeout: float = 60) -> Call:  # noqa: ASYNC109
         """The next message (with a keyboard, or containing `needle`); remembers its buttons."""
@@ -141,6 +158,7 @@ class SimulatedPatient:
 
     async def run(self, deadline: float) -> None:
         try:
+            await asyncio.sleep(self.start_after)
             await self.onboard()
             while time.monotonic() < deadline:
                 await self.one_case()
@@ -244,7 +262,7 @@ async def run(args: argparse.Namespace) -> int:
     env = {**os.environ, "DATA_DIR": str(work), "TELEGRAM_BOT_TOKEN": "1:LOAD", "TELEGRAM_MODE": "webhook",
            "TELEGRAM_WEBHOOK_SECRET": SECRET, "TELEGRAM_API_BASE_URL": api.base_url,
            "TELEGRAM_API_FILE_URL": api.file_url, "WEB_PORT": str(free_port()), "LOG_LEVEL": "WARNING",
-           "OUTBOX_POLL_INTERVAL_S": "0.05", "RATE_LIMIT_BURST": "1000", "MODEL_MAX_ATTEMPTS": "1",
+           "RATE_LIMIT_BURST": "1000", "MODEL_MAX_ATTEMPTS": "1",
            "MAX_CONCURRENT_UPDATES": str(args.concurrent_updates), "HF_HUB_OFFLINE": "1",
            "TELEGRAM_MAX_MESSAGES_PER_S": str(args.max_messages_per_s),
            "TELEGRAM_CONNECTION_POOL_SIZE": str(args.pool)}
@@ -293,18 +311,30 @@ async def run(args: argparse.Namespace) -> int:
                 await pipeline.prepare()
             started = time.monotonic()
             stats.measure_from = time.time() + args.warmup
-            web_cpu = cpu_seconds(web.popen.pid)
-            machine_busy = machine_busy_seconds()
             deadline = started + args.duration
+            web_cpu = worker_cpu = machine_busy = 0.0
+            measured_from = started
+
+            async def measure() -> None:
+                """The rates and CPU figures count from the end of the warm-up, when every patient has arrived."""
+                nonlocal web_cpu, worker_cpu, machine_busy, measured_from
+                await asyncio.sleep(max(0.0, stats.measure_from - time.time()))
+                measured_from = time.monotonic()
+                web_cpu, worker_cpu = cpu_seconds(web.popen.pid), tree_cpu_seconds(worker.popen.pid)
+                machine_busy = machine_busy_seconds()
+
             if pipeline is not None:
-                await pipeline.run(api, stats, deadline)
+                await asyncio.gather(pipeline.run(api, stats, deadline), measure())
                 pipeline.close()
             else:
                 patients = [SimulatedPatient(10_000 + i, api, client, stats, photo, args.think_ms / 1000)
                             for i in range(args.patients)]
-                await asyncio.gather(*(p.run(deadline) for p in patients))
-            elapsed = time.monotonic() - started
+                for patient in patients:
+                    patient.start_after = random.uniform(0, args.ramp)
+                await asyncio.gather(*(p.run(deadline) for p in patients), measure())
+            elapsed = time.monotonic() - measured_from
             stats.web_cpu_s = cpu_seconds(web.popen.pid) - web_cpu
+            stats.worker_cpu_s = tree_cpu_seconds(worker.popen.pid) - worker_cpu
             stats.machine_busy_s = machine_busy_seconds() - machine_busy
         report(args, stats, elapsed, env.get("DATABASE_URL") or f"sqlite:///{work / 'dermatriage.sqlite3'}", api)
         return 0 if not stats.errors else 1
@@ -337,6 +367,12 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
             select(Case.submitted_at, Outbox.created_at, Outbox.sent_at, Outbox.attempts)
             .join(Outbox, Outbox.case_id == Case.id).where(Outbox.kind == "patient_result")
         ).all()
+        # Inside "queued": Submit -> the model's result stored (publishing, the broker, the worker's start and the
+        # model call) and the model's result -> the answer queued (the rules, the answer's text, the case's rows).
+        analysed = conn.execute(
+            select(Case.submitted_at, ModelResult.created_at, ModelResult.latency_ms)
+            .join(ModelResult, ModelResult.case_id == Case.id)
+        ).all()
         republished = conn.execute(select(text("count(*)")).select_from(TaskDispatch).where(TaskDispatch.sends > 1))
         republished_tasks = int(republished.scalar() or 0)
         submitted = conn.execute(select(text("count(*)")).select_from(Case).where(Case.submitted_at.is_not(None)))
@@ -365,13 +401,18 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
           f"{'embedded' if args.embedded else 'PostgreSQL + Redis'}, Bot API latency {args.latency_ms} ms, "
           f"{args.worker_concurrency} worker processes, sending limit {args.max_messages_per_s:g}/s, "
           f"think time {args.think_ms} ms, clinicians' group {'set' if args.clinician_chat else 'not set'}")
+    timed_submits = [at for _, at in stats.submits if at >= stats.measure_from]
+    busiest = max((sum(1 for t in timed_submits if at <= t < at + 1) for at in timed_submits), default=0)
     print(f"{'cases submitted':<40}{len(stats.submits):>10}")
     print(f"{'cases answered':<40}{len(stats.results):>10}")
-    print(f"{'submitted cases per second':<40}{len(stats.submits) / elapsed:>10.1f}")
+    print(f"{'submitted cases per second':<40}{len(timed_submits) / elapsed:>10.1f}")
+    print(f"{'  the most in any one second':<40}{busiest:>10}")
     print(f"{'updates handled by web per second':<40}{stats.updates / elapsed:>10.1f}")
     if stats.updates:
         print(f"{'web process CPU per update (ms)':<40}{1000 * stats.web_cpu_s / stats.updates:>10.2f}")
         print(f"{'web process CPU use (share of a core)':<40}{stats.web_cpu_s / elapsed:>10.2f}")
+    if timed_submits:
+        print(f"{'worker CPU per case (ms)':<40}{1000 * stats.worker_cpu_s / len(timed_submits):>10.1f}")
     print(f"{'machine CPU busy (cores of ' + str(os.cpu_count()) + ')':<40}{stats.machine_busy_s / elapsed:>10.2f}")
     print(f"{'cases timed (after the warm-up)':<40}{len(overheads):>10}")
     print(f"{'submit -> answer p50 (ms), model excluded':<40}{1000 * _pct(overheads, 0.5):>10.0f}")
@@ -383,6 +424,8 @@ def report(args: argparse.Namespace, stats: Stats, elapsed: float, database_url:
     sending = [(sent - q).total_seconds() for _, q, sent, _ in stages if q and sent]
     print(f"{'  of which submit -> answer queued p50/p95':<40}{_ms(queued, 0.5):>10.0f}{_ms(queued, 0.95):>8.0f}")
     print(f"{'  of which queued -> sent p50/p95':<40}{_ms(sending, 0.5):>10.0f}{_ms(sending, 0.95):>8.0f}")
+    to_model = [(m - s).total_seconds() - ms / 1000 for s, m, ms in analysed if s and m and _utc(s) >= timed_from]
+    print(f"{'  submit -> model result, model excluded':<40}{_ms(to_model, 0.5):>10.0f}{_ms(to_model, 0.95):>8.0f}")
     print(f"{'  analyses published more than once':<40}{republished_tasks:>10}")
     print(f"{'  answers sent on a second attempt':<40}{sum(1 for *_, a in stages if a > 1):>10}")
     model_times = [v for vs in model_ms.values() for v in vs] or [0.0]
@@ -415,9 +458,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="cases made beforehand, submitted at --rate/s as the Submit button does")
     parser.add_argument("--rate", type=float, default=20, help="cases per second with --pipeline-only")
     parser.add_argument("--pool", type=int, default=32, help="the bot's Bot API connection pool (default 32)")
-    parser.add_argument("--warmup", type=float, default=5,
-                        help="seconds at the start whose cases are not timed: the first task of each worker process "
-                             "pays for imports and connections (default 5)")
+    parser.add_argument("--ramp", type=float, default=10,
+                        help="patients arrive one by one over this many seconds, as people do, rather than all "
+                             "at once (default 10; 0: all at once)")
+    parser.add_argument("--warmup", type=float, default=None,
+                        help="seconds at the start left out of every figure: the patients still arriving, and the "
+                             "first task of each worker process paying for imports and connections (default: the "
+                             "ramp, at least 5)")
     parser.add_argument("--think-ms", type=int, default=0,
                         help="each patient pauses 0.5-1.5 times this before each update (default 0: none)")
     parser.add_argument("--no-clinician-chat", dest="clinician_chat", action="store_false",
@@ -426,8 +473,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-messages-per-s", type=float, default=1000,
                         help="the bot's sending limit (Telegram's is 30; the fake Bot API has none)")
     args = parser.parse_args(argv)
+    if args.warmup is None:
+        args.warmup = max(5.0, args.ramp)
     if not 1 <= args.duration <= 600 or not 1 <= args.patients <= 500:
         parser.error("--duration must be 1-600 s and --patients 1-500")
+    if not 0 <= args.ramp < args.duration or not 0 <= args.warmup < args.duration:
+        parser.error("--ramp and --warmup must be shorter than --duration")
     return asyncio.run(run(args))
 
 

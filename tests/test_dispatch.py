@@ -114,12 +114,41 @@ def test_a_run_that_fails_lets_go_at_once_so_its_retry_can_take_it(
 ) -> None:
     case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
     key = dispatch.analyze_key(case_id)
-    run = dispatch.start(sessions, key)
+    assert dispatch.publish_due(sessions, Broker()) == 1
+    run = dispatch.start(sessions, key, runner="celery-task-1:0")
     assert run is not None
     with pytest.raises(RuntimeError), dispatch.heartbeat(sessions, key, run):
         raise RuntimeError("the database went away")
-    retry = dispatch.start(sessions, key, now=_later(0.01))
+    assert dispatch.start(sessions, key, runner="another-message:0", now=_later(0.01)) is None
+    retry = dispatch.start(sessions, key, runner="celery-task-1:1", previous_attempt="celery-task-1:0",
+                           now=_later(0.01))
     assert retry is not None and retry.takeover
+
+
+def test_a_task_that_fails_every_time_is_sent_again_with_growing_waits_not_in_a_loop(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A bug that fails one case's analysis on every run (found by the load test: 10,789 sends in two minutes, the
+    worker's log growing by megabytes) must not turn into a busy loop between the web process and the workers."""
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    key = dispatch.analyze_key(case_id)
+    broker = Broker()
+    waits = []
+    clock = utcnow()
+    for attempt in range(5):
+        assert dispatch.publish_due(sessions, broker, now=clock) == 1
+        run = dispatch.start(sessions, key, runner=f"message-{attempt}:0", now=clock)
+        assert run is not None and run.sends == attempt + 1
+        with pytest.raises(KeyError), dispatch.heartbeat(sessions, key, run):
+            raise KeyError("a bug")
+        again_at = _row(sessions, key).next_at
+        wait = (again_at - utcnow()).total_seconds()
+        waits.append(round(wait))
+        assert dispatch.publish_due(sessions, broker, now=utcnow()) == 0  # not sent straight back
+        clock = again_at + dt.timedelta(seconds=0.01)
+    assert waits == [5, 10, 20, 40, 80]
+    assert dispatch.failed_again_after(50) == dispatch.REPUBLISH_MAX_S
+    assert len(broker.sent) == 5
 
 
 def test_a_retry_takes_over_its_own_attempt_that_could_not_let_go(

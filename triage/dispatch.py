@@ -7,7 +7,9 @@ as a backstop). A row stays until a worker finishes the task:
 - `published`: in the broker's queue. If no worker has started it after `REPUBLISH_AFTER_S` (doubling each time),
   it is sent again: a broker that restarted empty lost it, or the queue is long and a duplicate is harmless;
 - `running`: a worker has it and renews `next_at` every `HEARTBEAT_S`; if the heartbeat lapses (the worker died)
-  it is sent again at once, and the new run takes the case over;
+  it is sent again at once, and the new run takes the case over. A run that fails lets go of it: Celery's retry of
+  a passing fault takes it over at once; a run that failed outright (a bug that fails it every time) is sent again
+  after `FAILED_AGAIN_AFTER_S`, doubling with each send up to `REPUBLISH_MAX_S`, never in a loop;
 - `done`.
 Sending twice is safe: the case's claim and the outbox's dedupe keys make the effects happen once.
 """
@@ -38,6 +40,7 @@ REPUBLISH_AFTER_S = 30.0
 REPUBLISH_MAX_S = 600.0
 HEARTBEAT_S = 5.0
 HEARTBEAT_LAPSE_S = 20.0
+FAILED_AGAIN_AFTER_S = 5.0
 START_TRIES = 3
 
 Publish = Callable[[str, list[Any]], None]
@@ -85,7 +88,7 @@ def publish_due(factory: sessionmaker[Session], publish: Publish, *, limit: int 
             )
             if done.rowcount == 1:  # type: ignore[attr-defined]
                 claimed.append(row)
-    sent = 0
+    sent = []
     for row in claimed:
         try:
             publish(row.task, list(row.args))
@@ -93,16 +96,23 @@ def publish_due(factory: sessionmaker[Session], publish: Publish, *, limit: int 
             log.warning("dispatch %s (%s): the broker refused it; trying again in %.0f s", row.id, row.task,
                         SEND_LEASE_S, exc_info=True)
             continue
-        sent += 1
-        wait = min(REPUBLISH_MAX_S, REPUBLISH_AFTER_S * 2 ** max(0, row.sends))
-        with transaction(factory) as session:  # unless a worker has started it meanwhile
-            session.execute(
-                update(TaskDispatch)
-                .where(TaskDispatch.id == row.id, TaskDispatch.sends == row.sends + 1,
-                       TaskDispatch.status.in_((DispatchStatus.PENDING, DispatchStatus.PUBLISHED)))
-                .values(status=DispatchStatus.PUBLISHED, next_at=utcnow() + dt.timedelta(seconds=wait))
-            )
-    return sent
+        sent.append(row)
+    if sent:  # one transaction for the whole round: a burst of submitted cases is not one commit per case
+        with transaction(factory) as session:
+            for row in sent:  # unless a worker has started it meanwhile
+                wait = min(REPUBLISH_MAX_S, REPUBLISH_AFTER_S * 2 ** max(0, row.sends))
+                session.execute(
+                    update(TaskDispatch)
+                    .where(TaskDispatch.id == row.id, TaskDispatch.sends == row.sends + 1,
+                           TaskDispatch.status.in_((DispatchStatus.PENDING, DispatchStatus.PUBLISHED)))
+                    .values(status=DispatchStatus.PUBLISHED, next_at=utcnow() + dt.timedelta(seconds=wait))
+                )
+    return len(sent)
+
+
+def failed_again_after(sends: int) -> float:
+    """Seconds before a task whose run failed outright is sent again, after it was sent `sends` times."""
+    return min(REPUBLISH_MAX_S, FAILED_AGAIN_AFTER_S * 2 ** max(0, sends - 1))
 
 
 @dataclass(frozen=True)
@@ -112,6 +122,7 @@ class Run:
 
     runner: str | None
     takeover: bool
+    sends: int = 0  # how many times the row had been sent when this run took it
 
     @property
     def tracked(self) -> bool:
@@ -141,7 +152,7 @@ def start(
                 row.next_at <= now or redelivered or (previous_attempt is not None and row.runner == previous_attempt))
             if row.status == DispatchStatus.RUNNING and not lapsed:
                 return None
-            previous = row.runner
+            previous, sends = row.runner, row.sends
             same_runner = TaskDispatch.runner.is_(None) if previous is None else TaskDispatch.runner == previous
             # Not running yet: pending and published are the same to a worker. The sender marks the row published
             # just after the broker took the task, which can be after this worker read it: that is no reason to
@@ -160,7 +171,7 @@ def start(
     else:
         return None
     # Any earlier run (dead, or failed and let go) may have left the case claimed: this run takes it over.
-    return Run(runner, takeover=previous is not None)
+    return Run(runner, takeover=previous is not None, sends=sends)
 
 
 def _set(factory: sessionmaker[Session], dedupe_key: str, runner: str, **values: Any) -> None:
@@ -173,7 +184,8 @@ def _set(factory: sessionmaker[Session], dedupe_key: str, runner: str, **values:
 @contextmanager
 def heartbeat(factory: sessionmaker[Session], dedupe_key: str, run: Run) -> Iterator[None]:
     """While the block runs, renew the hold every HEARTBEAT_S; then mark the task done. If the block raises,
-    the hold is let go at once, so that a retry or a re-send can take it up without waiting for the lapse."""
+    the hold is let go of: a retry (which names this attempt) takes it up at once, and a re-send comes after
+    `failed_again_after`, so a task that fails every time is not sent round in a loop."""
     if run.runner is None:
         yield
         return
@@ -194,8 +206,9 @@ def heartbeat(factory: sessionmaker[Session], dedupe_key: str, run: Run) -> Iter
     except BaseException:
         stop.set()
         thread.join()
+        again_at = utcnow() + dt.timedelta(seconds=failed_again_after(run.sends))
         try:
-            _set(factory, dedupe_key, runner, next_at=utcnow())
+            _set(factory, dedupe_key, runner, next_at=again_at)
         except Exception:
             log.warning("dispatch %s: could not let go of the task; it lapses by itself", dedupe_key)
         raise
