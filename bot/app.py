@@ -36,7 +36,7 @@ from bot import clinician, conversation, webhook_answers
 from bot.dispatcher import TaskDispatcher
 from bot.metrics import render as render_metrics
 from bot.ratelimit import RateLimiter
-from bot.sender import OutboxSender
+from bot.sender import OutboxSender, listen_for_due_rows
 from bot.services import Services
 from bot.telegram_http import AiohttpRequest
 from bot.update_shape import check_shape
@@ -363,6 +363,8 @@ async def _bot_lifecycle(app: web.Application) -> AsyncIterator[None]:
         await sender.run()
 
     tasks.append(asyncio.create_task(send_when_connected(), name="outbox-sender"))
+    if services.db is not None:
+        tasks.append(asyncio.create_task(listen_for_due_rows(services.db, sender.wake), name="outbox-listener"))
     try:
         yield
     finally:

@@ -12,6 +12,9 @@ timing out), the sender asks Telegram `getMe` every `PROBE_S`; the first send or
 row waiting on a network retry due at once, so a long outage's rows go out within seconds of its end rather than
 at the end of a backoff of up to 300 s.
 
+A worker's rows are found at the next poll (`OUTBOX_POLL_INTERVAL_S`), or at once on PostgreSQL, where queuing a row
+sends a NOTIFY that `listen_for_due_rows` turns into a wake; the poll stays as the backstop.
+
 When many alerts wait for a group chat at once, the non-emergency ones go as one summary with a Claim button per
 case, so the group's limit never builds a backlog; emergencies always go one by one, first.
 """
@@ -26,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot, InlineKeyboardMarkup, InputFile, InputMediaPhoto
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
@@ -45,6 +49,7 @@ DIGEST_AFTER = 4  # this many non-emergency alerts waiting for a group at once g
 DIGEST_MAX = 20
 RECORD_BACKOFF_MAX_S = 5.0
 PROBE_S = 5.0  # while Telegram is unreachable, how often the sender asks whether it is back
+LISTEN_RETRY_S = 5.0  # the listening connection lost: how long before it is opened again (polling meanwhile)
 T = TypeVar("T")
 
 
@@ -366,3 +371,36 @@ async def _until_done(attempt: Callable[[], Awaitable[T]], what: str) -> T:
             await asyncio.sleep(delay)
             delay = min(RECORD_BACKOFF_MAX_S, delay * 2)
 
+
+async def listen_for_due_rows(engine: AsyncEngine, wake: Callable[[], None]) -> None:
+    """PostgreSQL only: hold one connection that LISTENs on `outbox.CHANNEL` and call `wake` for each notification,
+    so a row queued by a worker is sent now rather than at the next poll. When the connection is lost (a restart,
+    a network fault) the poll carries on alone and the connection is opened again after LISTEN_RETRY_S."""
+    while True:
+        try:
+            await _listen_until_lost(engine, wake)
+            log.warning("outbox sender: the connection listening for queued rows was lost; polling until it is back")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("outbox sender: cannot listen for queued rows (%s); polling, trying again in %.0f s",
+                        logs.describe(exc), LISTEN_RETRY_S)
+        await asyncio.sleep(LISTEN_RETRY_S)
+
+
+async def _listen_until_lost(engine: AsyncEngine, wake: Callable[[], None]) -> None:
+    lost = asyncio.Event()
+
+    def on_notify(*_: Any) -> None:
+        wake()
+
+    async with engine.connect() as conn:
+        raw: Any = (await conn.get_raw_connection()).driver_connection  # asyncpg's own connection
+        raw.add_termination_listener(lambda *_: lost.set())
+        await raw.add_listener(outbox.CHANNEL, on_notify)
+        try:
+            wake()  # rows queued while nobody listened
+            await lost.wait()
+        finally:
+            with contextlib.suppress(Exception):  # gone with the connection, or cancelled at shutdown
+                await asyncio.shield(raw.remove_listener(outbox.CHANNEL, on_notify))

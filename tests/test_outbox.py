@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -200,3 +201,50 @@ async def test_a_bot_api_failing_for_a_while_delivers_everything_once_afterwards
     assert delivered == [f"message {n}" for n in range(6)]  # each exactly once
     assert all(r.status == OutboxStatus.SENT for r in _rows(sessions))
     assert sum(r.attempts for r in _rows(sessions)) == 6 + 9
+
+
+@pytest.mark.services
+async def test_on_postgresql_a_row_queued_elsewhere_wakes_the_sender_and_a_lost_listener_comes_back(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker queues an answer in its own process: the web process hears it through LISTEN at once rather
+    than at its next poll, and a listening connection the server ended (a restart, a network fault) is opened again
+    while the poll carries on."""
+    from sqlalchemy import text
+
+    from bot import sender as sender_module
+    from tests.conftest import migrate
+    from triage.db import make_async_engine, make_engine, make_sessionmaker
+
+    migrate(postgres_url)
+    monkeypatch.setattr(sender_module, "LISTEN_RETRY_S", 0.2)
+    worker_sessions = make_sessionmaker(make_engine(postgres_url, pool_size=2))
+    engine = make_async_engine(postgres_url, pool_size=2)
+    assert engine is not None
+    woken = asyncio.Event()
+    listener = asyncio.create_task(sender_module.listen_for_due_rows(engine, woken.set))
+    try:
+        await asyncio.wait_for(woken.wait(), 10)  # once at the start: rows queued while nobody listened
+        woken.clear()
+        await asyncio.to_thread(_enqueue, worker_sessions, "from-the-worker")
+        await asyncio.wait_for(woken.wait(), 10)
+        woken.clear()
+        await asyncio.to_thread(_enqueue, worker_sessions, "from-the-worker")  # already queued: nothing to send
+        await asyncio.sleep(0.3)
+        assert not woken.is_set()
+
+        with worker_sessions() as session:  # the server ends the listening connection
+            ended = session.execute(text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN%'")).scalar()
+        assert ended == 1
+        await asyncio.wait_for(woken.wait(), 10)  # listening again, and looking for what came meanwhile
+        woken.clear()
+        await asyncio.to_thread(_enqueue, worker_sessions, "after-the-restart")
+        await asyncio.wait_for(woken.wait(), 10)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await engine.dispose()
+        worker_sessions.kw["bind"].dispose()

@@ -10,6 +10,8 @@ The web process sends them (`bot/sender.py`). A row moves `pending â†’ sending â
   taken up again (`LEASE_S` after the claim, not minutes later). Telegram may already have that message, so the
   row is marked `delivery_uncertain`: the one case where a message can arrive twice, rather than never.
 - `dedupe_key` is unique, so the same message is never queued twice.
+- On PostgreSQL a queued row also sends `NOTIFY outbox_due` (delivered at commit): the web process listens
+  (`bot.sender.listen_for_due_rows`) and sends a worker's answer at once rather than at its next poll.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ MAX_ATTEMPTS = 12
 # a web process that was killed waits this long before another sends it (tests/fault_suite.py, web-kill).
 LEASE_S = 15.0
 _UNSENT = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+CHANNEL = "outbox_due"  # PostgreSQL's NOTIFY channel for "a row was queued"
 
 
 def enqueue(
@@ -60,9 +63,13 @@ def enqueue(
         "created_at": utcnow(),
         "delivery_uncertain": uncertain,
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    postgres = session.get_bind().dialect.name == "postgresql"
+    insert = pg_insert if postgres else sqlite_insert
     stmt = insert(Outbox).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Outbox.id)
-    return session.execute(stmt).scalar() is not None
+    added = session.execute(stmt).scalar() is not None
+    if added and postgres:  # sent at commit, once per transaction however many rows it queued
+        session.execute(select(func.pg_notify(CHANNEL, "")))
+    return added
 
 
 def due_chats(session: Session, *, limit: int, now: dt.datetime | None = None) -> list[int]:
