@@ -170,7 +170,8 @@ def make_services(settings: Settings) -> Services:
         images=ImageStore(settings.image_dir, keys),
         celery=create_celery(settings),
         executor=ThreadPoolExecutor(max_workers=settings.max_concurrent_updates, thread_name_prefix="web-io"),
-        db=make_async_engine(settings.resolved_database_url, pool_size=settings.max_concurrent_updates),
+        # one connection more than the updates at once: the outbox listener holds one (bot.sender)
+        db=make_async_engine(settings.resolved_database_url, pool_size=settings.max_concurrent_updates + 1),
     )
 
 
