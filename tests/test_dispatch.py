@@ -225,3 +225,22 @@ def test_a_worker_that_read_the_row_before_the_sender_marked_it_published_still_
     assert marked, "the worker's write never happened"
     assert run is not None and run.tracked and not run.takeover
     assert _row(sessions, key).status == DispatchStatus.RUNNING
+
+
+def test_only_failures_that_are_not_passing_faults_are_counted(
+    sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    case_id = make_case(sessions, ImageStore(tmp_path, [KEY]))
+    key = dispatch.analyze_key(case_id)
+    run = dispatch.start(sessions, key, runner="m:0")
+    assert run is not None and run.failures == 0
+    with pytest.raises(OperationalError), dispatch.heartbeat(sessions, key, run, passing=(OperationalError,)):
+        raise OperationalError("SELECT 1", {}, Exception("the database system is shutting down"))
+    assert _row(sessions, key).failures == 0
+    retry = dispatch.start(sessions, key, runner="m:1", previous_attempt="m:0")
+    assert retry is not None
+    with pytest.raises(KeyError), dispatch.heartbeat(sessions, key, retry, passing=(OperationalError,)):
+        raise KeyError("a bug")
+    assert _row(sessions, key).failures == 1
+    again = dispatch.start(sessions, key, runner="n:0", now=_later(dispatch.REPUBLISH_MAX_S + 1))
+    assert again is not None and again.failures == 1

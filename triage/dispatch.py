@@ -123,6 +123,7 @@ class Run:
     runner: str | None
     takeover: bool
     sends: int = 0  # how many times the row had been sent when this run took it
+    failures: int = 0  # how many runs before this one failed outright
 
     @property
     def tracked(self) -> bool:
@@ -152,7 +153,7 @@ def start(
                 row.next_at <= now or redelivered or (previous_attempt is not None and row.runner == previous_attempt))
             if row.status == DispatchStatus.RUNNING and not lapsed:
                 return None
-            previous, sends = row.runner, row.sends
+            previous, sends, failures = row.runner, row.sends, row.failures
             same_runner = TaskDispatch.runner.is_(None) if previous is None else TaskDispatch.runner == previous
             # Not running yet: pending and published are the same to a worker. The sender marks the row published
             # just after the broker took the task, which can be after this worker read it: that is no reason to
@@ -171,7 +172,7 @@ def start(
     else:
         return None
     # Any earlier run (dead, or failed and let go) may have left the case claimed: this run takes it over.
-    return Run(runner, takeover=previous is not None, sends=sends)
+    return Run(runner, takeover=previous is not None, sends=sends, failures=failures)
 
 
 def _set(factory: sessionmaker[Session], dedupe_key: str, runner: str, **values: Any) -> None:
@@ -182,10 +183,12 @@ def _set(factory: sessionmaker[Session], dedupe_key: str, runner: str, **values:
 
 
 @contextmanager
-def heartbeat(factory: sessionmaker[Session], dedupe_key: str, run: Run) -> Iterator[None]:
+def heartbeat(factory: sessionmaker[Session], dedupe_key: str, run: Run,
+              passing: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
     """While the block runs, renew the hold every HEARTBEAT_S; then mark the task done. If the block raises,
     the hold is let go of: a retry (which names this attempt) takes it up at once, and a re-send comes after
-    `failed_again_after`, so a task that fails every time is not sent round in a loop."""
+    `failed_again_after`, so a task that fails every time is not sent round in a loop. A failure that is not one
+    of the `passing` faults (a database or broker away for a moment) is counted in the row's `failures`."""
     if run.runner is None:
         yield
         return
@@ -203,12 +206,14 @@ def heartbeat(factory: sessionmaker[Session], dedupe_key: str, run: Run) -> Iter
     thread.start()
     try:
         yield
-    except BaseException:
+    except BaseException as exc:
         stop.set()
         thread.join()
-        again_at = utcnow() + dt.timedelta(seconds=failed_again_after(run.sends))
+        values: dict[str, Any] = {"next_at": utcnow() + dt.timedelta(seconds=failed_again_after(run.sends))}
+        if isinstance(exc, Exception) and not isinstance(exc, passing):
+            values["failures"] = TaskDispatch.failures + 1
         try:
-            _set(factory, dedupe_key, runner, next_at=again_at)
+            _set(factory, dedupe_key, runner, **values)
         except Exception:
             log.warning("dispatch %s: could not let go of the task; it lapses by itself", dedupe_key)
         raise

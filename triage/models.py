@@ -379,6 +379,8 @@ class TaskDispatch(Base):
     status: Mapped[str] = mapped_column(String(16), default=DispatchStatus.PENDING)
     # How many times it was sent to the broker.
     sends: Mapped[int] = mapped_column(Integer, default=0)
+    # How many runs failed outright (not on a passing fault): after a few, the case is triaged without the model.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # The run that holds it while `running` (a random token): only that run's heartbeat keeps it.
     runner: Mapped[str | None] = mapped_column(String(36))
     # Pending: when to send. Published: when to send again if no worker has started it. Running: when the

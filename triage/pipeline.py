@@ -230,25 +230,32 @@ def analyze_case(
     case_id: int,
     *,
     redelivered: bool = False,
+    use_model: bool = True,
 ) -> str:
-    """Run the whole analysis of one case. Returns what happened: `skipped`, `lost_claim`, `triaged`, `fallback`."""
+    """Run the whole analysis of one case. Returns what happened: `skipped`, `lost_claim`, `triaged`, `fallback`.
+
+    `use_model=False`: earlier runs failed outright (`triage.tasks`), so nothing that reads the photos runs: the
+    case is triaged on the patient's answers alone, as when the model server is down (never `self_care`,
+    forwarded to the clinicians, the patient told)."""
     token = claim_case(factory, case_id, stuck_after_s=config.stuck_after_s, takeover=redelivered)
     if token is None:
         log.info("case %s: not claimable (already claimed or done)", case_id)
         return "skipped"
     snapshot = load_snapshot(factory, case_id)
     response: AnalyzeResponse | None = None
-    error = ""
+    error = "" if use_model else "the analysis failed on earlier runs; triaged on the answers alone"
     try:
-        images = [store.get(key) for key in snapshot.image_keys]
-        response = client.analyze(build_model_request(snapshot), images)
+        if use_model:
+            images = [store.get(key) for key in snapshot.image_keys]
+            response = client.analyze(build_model_request(snapshot), images)
     except ModelUnavailable as exc:
         error = str(exc)
         log.warning("case %s: no model output (%s); triaging on the answers alone", case_id, error)
     extra = model_findings(client, snapshot.patient_text, snapshot.language) if (
         response is not None and config.model_reads_words) else ()
     visit = lesion_visits.measure_visit(factory, store, case_id=case_id, lesion_id=snapshot.lesion_id,
-                                        coin_mm=config.coin_diameter_mm) if snapshot.lesion_id is not None else None
+                                        coin_mm=config.coin_diameter_mm) if (
+        snapshot.lesion_id is not None and use_model) else None
     record_id = config.evidence(identity_of(response)) if config.evidence and identity_of(response) else None
     triage_case = parse_case(triage_input(snapshot, response, discharge_validated=record_id is not None))
     # A change measured on the photos is one more finding of the checklist: like the words', it can only add.

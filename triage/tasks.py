@@ -85,6 +85,8 @@ class CaseTask(Task):  # type: ignore[misc]
 # A database or broker that is away for a moment: the task is tried again with backoff, not acknowledged as done.
 TRANSIENT = (OperationalError, InterfaceError, DisconnectionError, SATimeoutError, KombuOperationalError,
              ConnectionError)
+# An analysis that failed outright this many times (a bug, not a passing fault) is run on the answers alone.
+FAILURES_BEFORE_ANSWERS_ALONE = 2
 RETRY = {"autoretry_for": TRANSIENT, "retry_backoff": 1, "retry_backoff_max": 30, "retry_jitter": False,
          "max_retries": 40}
 
@@ -115,7 +117,8 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
 
     Its dispatch row (`triage.dispatch`) is held with a heartbeat while it runs: a run that dies is noticed within
     seconds and sent again, and the new run takes the case over. A retry after a transient fault takes over its
-    own earlier attempt's claim.
+    own earlier attempt's claim. A run that fails outright (a bug) is sent again with growing waits, and after
+    FAILURES_BEFORE_ANSWERS_ALONE such failures the case is triaged on the patient's answers alone.
     """
     res = self.resources
     key = dispatch.analyze_key(int(case_id))
@@ -124,9 +127,13 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
         log.info("case %s: analysis already done or running elsewhere", case_id)
         return "skipped"
     takeover = _redelivered(self) or run.takeover or self.request.retries > 0
-    with dispatch.heartbeat(res.sessions, key, run):
+    use_model = run.failures < FAILURES_BEFORE_ANSWERS_ALONE
+    if not use_model:  # the patient is answered now rather than when the bug is fixed
+        log.error("case %s: its analysis failed %d times; triaging it on the answers alone", case_id, run.failures)
+    with dispatch.heartbeat(res.sessions, key, run, passing=TRANSIENT):
         outcome = pipeline.analyze_case(
-            res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=takeover
+            res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=takeover,
+            use_model=use_model,
         )
     log.info("case %s: %s", case_id, outcome)
     return outcome
