@@ -40,6 +40,7 @@ class TaskDispatcher:
                 await self.services.run(self.publish_due)
             except Exception as exc:  # the database away for a moment: the rows wait, nothing is lost
                 log.warning("task dispatcher: a round failed (%s); trying again", logs.describe(exc))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+            with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancellation
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()

@@ -90,8 +90,9 @@ class OutboxSender:
                     await self._dispatch()
                 except Exception as exc:  # the database away for a moment: the rows wait, nothing is lost
                     log.warning("outbox sender: looking for due rows failed (%s); trying again", logs.describe(exc))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), interval)
+                with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancellation
+                    async with asyncio.timeout(interval):
+                        await self._wake.wait()
                 self._wake.clear()
         finally:
             for task in self._chats.values():

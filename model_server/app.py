@@ -206,7 +206,8 @@ async def healthz(request: web.Request) -> web.Response:
         health = Health(status="unavailable", backend=name, model_id="", detail="not started")
         return web.json_response(text=health.model_dump_json(), status=503)
     try:
-        await asyncio.wait_for(dispatcher.check_health(), HEALTH_TIMEOUT_S)
+        async with asyncio.timeout(HEALTH_TIMEOUT_S):
+            await dispatcher.check_health()
     except Exception as exc:
         detail = f"{type(exc).__name__}: {exc}"[:500]
         log.warning("health check failed: %s", type(exc).__name__)

@@ -173,8 +173,9 @@ class Batcher:
             if remaining <= 0:
                 break
             self._wakeup.clear()
-            try:
-                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            try:  # not wait_for: on Python 3.11 it can swallow a cancellation that lands with the wake-up
+                async with asyncio.timeout(remaining):
+                    await self._wakeup.wait()
             except TimeoutError:
                 break
             if not self._count(kind):  # everyone of this kind withdrew while we waited
