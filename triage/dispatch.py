@@ -100,7 +100,7 @@ def publish_due(factory: sessionmaker[Session], publish: Publish, *, limit: int 
     if sent:  # one transaction for the whole round: a burst of submitted cases is not one commit per case
         with transaction(factory) as session:
             for row in sent:  # unless a worker has started it meanwhile
-                wait = min(REPUBLISH_MAX_S, REPUBLISH_AFTER_S * 2 ** max(0, row.sends))
+                wait = _doubling(REPUBLISH_AFTER_S, row.sends)
                 session.execute(
                     update(TaskDispatch)
                     .where(TaskDispatch.id == row.id, TaskDispatch.sends == row.sends + 1,
@@ -112,7 +112,11 @@ def publish_due(factory: sessionmaker[Session], publish: Publish, *, limit: int 
 
 def failed_again_after(sends: int) -> float:
     """Seconds before a task whose run failed outright is sent again, after it was sent `sends` times."""
-    return min(REPUBLISH_MAX_S, FAILED_AGAIN_AFTER_S * 2 ** max(0, sends - 1))
+    return _doubling(FAILED_AGAIN_AFTER_S, sends - 1)
+
+
+def _doubling(first_s: float, times: int) -> float:
+    return min(REPUBLISH_MAX_S, first_s * 2 ** max(0, times))
 
 
 @dataclass(frozen=True)

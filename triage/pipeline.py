@@ -244,13 +244,13 @@ def analyze_case(
     snapshot = load_snapshot(factory, case_id)
     response: AnalyzeResponse | None = None
     error = "" if use_model else "the analysis failed on earlier runs; triaged on the answers alone"
-    try:
-        if use_model:
+    if use_model:
+        try:
             images = [store.get(key) for key in snapshot.image_keys]
             response = client.analyze(build_model_request(snapshot), images)
-    except ModelUnavailable as exc:
-        error = str(exc)
-        log.warning("case %s: no model output (%s); triaging on the answers alone", case_id, error)
+        except ModelUnavailable as exc:
+            error = str(exc)
+            log.warning("case %s: no model output (%s); triaging on the answers alone", case_id, error)
     extra = model_findings(client, snapshot.patient_text, snapshot.language) if (
         response is not None and config.model_reads_words) else ()
     visit = lesion_visits.measure_visit(factory, store, case_id=case_id, lesion_id=snapshot.lesion_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -111,6 +112,12 @@ def _start(task: CaseTask, key: str) -> dispatch.Run | None:
                           previous_attempt=previous)
 
 
+def _held(task: CaseTask, key: str, run: dispatch.Run) -> AbstractContextManager[None]:
+    """Hold the row while the task runs (`dispatch.heartbeat`); a failure that is not a passing fault (TRANSIENT)
+    is counted on it."""
+    return dispatch.heartbeat(task.resources.sessions, key, run, passing=TRANSIENT)
+
+
 @shared_task(bind=True, base=CaseTask, name="triage.analyze_case", acks_late=True, **RETRY)
 def analyze_case(self: CaseTask, case_id: int) -> str:
     """Analyse one queued case end to end (see `triage.pipeline.analyze_case`).
@@ -130,7 +137,7 @@ def analyze_case(self: CaseTask, case_id: int) -> str:
     use_model = run.failures < FAILURES_BEFORE_ANSWERS_ALONE
     if not use_model:  # the patient is answered now rather than when the bug is fixed
         log.error("case %s: its analysis failed %d times; triaging it on the answers alone", case_id, run.failures)
-    with dispatch.heartbeat(res.sessions, key, run, passing=TRANSIENT):
+    with _held(self, key, run):
         outcome = pipeline.analyze_case(
             res.sessions, res.images, res.model, res.pipeline_config, int(case_id), redelivered=takeover,
             use_model=use_model,
@@ -147,7 +154,7 @@ def answer_question(self: CaseTask, case_id: int, message_id: int) -> str:
     run = _start(self, key)
     if run is None:
         return "skipped"
-    with dispatch.heartbeat(res.sessions, key, run):
+    with _held(self, key, run):
         outcome = followup.answer_followup(res.sessions, res.images, res.model, res.pipeline_config, int(case_id),
                                            int(message_id))
     log.info("case %s: follow-up %s %s", case_id, message_id, outcome)
@@ -215,7 +222,7 @@ def push_fhir(self: CaseTask, push_id: int, attempt: int) -> str:
     s = res.settings
     config = fhir_push.PushConfig(max_attempts=s.fhir_push_max_attempts, backoff_s=s.fhir_push_backoff_s,
                                   photos=s.fhir_push_photos)
-    with dispatch.heartbeat(res.sessions, key, run):
+    with _held(self, key, run):
         outcome = fhir_push.push_one(res.sessions, res.images, res.fhir_server, int(push_id), config)
     log.info("FHIR push %s: %s", push_id, outcome)
     return outcome
@@ -239,7 +246,7 @@ def measure_lesion_visit(self: CaseTask, case_id: int) -> str:
     run = _start(self, key)
     if run is None:
         return "skipped"
-    with dispatch.heartbeat(res.sessions, key, run):
+    with _held(self, key, run):
         record = lesion_visits.stored_or_measured(res.sessions, res.images, int(case_id),
                                                   res.settings.lesion_coin_diameter_mm)
     outcome = "none" if record is None else str(record.get("problem") or "measured")

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import re
-
-import pytest
 
 from tests.pad_ufes import clinical_md
 from triage.fhir.codes import ICD10, TIER_DISPLAY, TIER_PRIORITY
 from triage.rules import CONDITION_TIERS, TIERS
 
-CLINICAL = clinical_md()
 _ROW = re.compile(r"^\|\s*`([a-z0-9_]+)`\s*\|\s*([^|]+?)\s*\|\s*([a-z_]+)")
 
 
 def _clinical_table() -> dict[str, str]:
-    if CLINICAL is None:
-        if os.environ.get("SHARED_DIR") and os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CLINICAL.md not found under SHARED_DIR={os.environ['SHARED_DIR']}, and CI=true requires it")
-        pytest.skip("CLINICAL.md is not here (no ../shared and no SHARED_DIR)")
-    text = CLINICAL.read_text(encoding="utf-8").split("## Condition vocabulary", 1)[1].split("\n## ", 1)[0]
+    text = clinical_md().read_text(encoding="utf-8").split("## Condition vocabulary", 1)[1].split("\n## ", 1)[0]
     return {m.group(1): m.group(2) for line in text.splitlines() if (m := _ROW.match(line))}
 
 
