@@ -46,6 +46,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "beat_schedule_filename": str((settings.data_dir / "celerybeat-schedule").resolve()),
     }
     if config["broker_url"].startswith("filesystem://"):
+        config["broker_transport"] = "triage.broker:Transport"  # messages written whole before a worker sees them
         folder = settings.broker_folder
         for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)

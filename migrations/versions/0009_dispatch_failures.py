@@ -1,5 +1,7 @@
-"""task_dispatches.failures: how many runs of a task failed outright, so a case whose analysis fails every time is
-triaged on the patient's answers alone instead of waiting for a fix
+"""task_dispatches.failures: how many runs of a task failed outright
+
+A case whose analysis fails every time (a bug, not a passing fault) is then triaged on the patient's answers alone
+instead of waiting for a fix (`triage.tasks.analyze_case`).
 
 Revision ID: 0009
 Revises: 0008
