@@ -174,7 +174,7 @@ async def test_the_whole_happy_path_in_each_language(web: TestClient[Any, Any], 
     await phone.send("Can I use a moisturiser?")
     await phone.expect(followup)
     await _until(lambda: any(b"triage.answer_question" in f.read_bytes()
-                             for f in (Path(svc.settings.data_dir) / "broker" / "queue").iterdir()))
+                             for f in (Path(svc.settings.data_dir) / "broker" / "queue").glob("*.msg")))
     with svc.sessions() as session:
         assert session.scalar(select(Message.text).where(Message.role == "patient").order_by(Message.id.desc())) \
             == "Can I use a moisturiser?"

@@ -142,7 +142,7 @@ async def test_a_bot_api_failure_at_submit_still_sends_the_case_and_tells_the_pa
 
     await _until(dispatched)  # in the broker's queue, no recovery timer involved
     queue = Path(services.settings.data_dir) / "broker" / "queue"
-    assert any(b"triage.analyze_case" in f.read_bytes() for f in queue.iterdir())
+    assert any(b"triage.analyze_case" in f.read_bytes() for f in queue.glob("*.msg"))  # not a message being written
     with services.sessions() as session:
         assert session.scalar(select(Case.status)) == CaseStatus.QUEUED
 
